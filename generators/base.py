@@ -1,0 +1,258 @@
+"""The generator contract: plan the privacy spend, fit, sample, save, load.
+
+Template method with a small base (the shape of SDV's `BaseSynthesizer`,
+not its size): subclasses implement `_plan`, `_fit`, `_sample_modelled`,
+`_state` and `_from_state`; the base handles what every generator shares:
+checking the table against the schema, ids and PII columns (regenerated,
+never learnt), casting back to the schema's Arrow types, and persistence
+as JSON plus safetensors (never pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pyarrow as pa
+from safetensors.numpy import load_file, save_file
+
+from generators.columns import cast_columns, unmodelled_columns
+from synth.errors import InvalidArgument, PrivacyError
+from synth.schema import TableSchema
+from synth.tables import atomic_path, write_bytes_atomic
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One charge to the ledger: what for, how much, by which accounting."""
+
+    purpose: str  # "preprocessing", "training", "marginals", ...
+    epsilon: float
+    delta: float
+    mechanism: str  # "zcdp-gaussian", "dp-sgd/rdp", ...
+
+
+@dataclass(frozen=True)
+class PrivacyReport:
+    """What a fitted model spent. `epsilon is None` means the model is not DP."""
+
+    epsilon: float | None
+    delta: float | None
+    accountant: str
+    spends: tuple[Spend, ...] = ()
+    details: Mapping[str, float] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["spends"] = [asdict(s) for s in self.spends]
+        d["details"] = dict(self.details)
+        return d
+
+    @classmethod
+    def from_json_dict(cls, d: Mapping[str, Any]) -> PrivacyReport:
+        return cls(
+            epsilon=d["epsilon"],
+            delta=d["delta"],
+            accountant=d["accountant"],
+            spends=tuple(Spend(**s) for s in d.get("spends", ())),
+            details=dict(d.get("details", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event; the service streams these as job progress."""
+
+    phase: str
+    fraction: float
+    epsilon_spent: float = 0.0
+    message: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+#: Called with each progress event. It may raise (e.g. `synth.errors.Cancelled`)
+#: to stop the work; generators call it often enough for that to be prompt.
+ProgressFn = Callable[[Progress], None]
+
+
+def _no_progress(_: Progress) -> None:
+    return None
+
+
+def default_delta(n_rows: int) -> float:
+    """A δ well below 1/n: 1 / (n · 10), rounded down to one significant figure."""
+    d = 1.0 / (max(n_rows, 1) * 10)
+    exp = math.floor(math.log10(d))
+    return math.floor(d / 10**exp) * 10**exp
+
+
+class Generator(ABC):
+    """Base class of all generators. Construct with hyper-parameters, then `fit`."""
+
+    kind: ClassVar[str]
+    version: ClassVar[str] = "1"
+
+    def __init__(self, *, epsilon: float | None, delta: float | None = None) -> None:
+        if epsilon is not None and not (epsilon > 0 and math.isfinite(epsilon)):
+            raise InvalidArgument(f"epsilon must be a positive number, got {epsilon}")
+        if delta is not None and not 0 < delta < 1:
+            raise InvalidArgument(f"delta must be in (0, 1), got {delta}")
+        self.epsilon = epsilon
+        self.delta = delta
+        self.schema: TableSchema | None = None
+        self.privacy: PrivacyReport | None = None
+        self.n_train_rows: int = 0
+
+    # --- public API ------------------------------------------------------------
+
+    def params(self) -> dict[str, Any]:
+        """The hyper-parameters, JSON-serialisable (subclasses extend)."""
+        return {"epsilon": self.epsilon, "delta": self.delta}
+
+    def resolved_delta(self, n_rows: int) -> float | None:
+        if self.epsilon is None:
+            return None
+        return self.delta if self.delta is not None else default_delta(n_rows)
+
+    def plan(self, schema: TableSchema, n_rows: int) -> list[Spend]:
+        """The charges `fit` will make, from public facts only (schema, row count).
+
+        The service writes these to the ledger before the job reads any row.
+        """
+        if self.epsilon is None:
+            return []
+        delta = self.resolved_delta(n_rows)
+        assert delta is not None
+        if delta >= 1.0 / max(n_rows, 1):
+            raise PrivacyError(
+                f"delta={delta:g} is not below 1/n = {1 / n_rows:g}; such a delta allows "
+                "releasing a row outright. Use a smaller delta."
+            )
+        spends = self._plan(schema, n_rows, self.epsilon, delta)
+        total = sum(s.epsilon for s in spends)
+        assert total <= self.epsilon * (1 + 1e-9), "a plan must not exceed its target"
+        return spends
+
+    def fit(
+        self,
+        table: pa.Table,
+        schema: TableSchema,
+        *,
+        rng: np.random.Generator,
+        progress: ProgressFn | None = None,
+    ) -> PrivacyReport:
+        """Learn the table. Spends at most the planned (ε, δ); returns what it spent."""
+        schema.check_table(table)
+        if table.num_rows == 0:
+            raise InvalidArgument("cannot fit a generator on an empty table")
+        if not schema.modelled():
+            raise InvalidArgument("the schema marks every column as id or PII: nothing to model")
+        self.schema = schema
+        self.n_train_rows = table.num_rows
+        modelled = table.select([c.name for c in schema.modelled()])
+        self.privacy = self._fit(modelled, schema, rng, progress or _no_progress)
+        if self.epsilon is not None and self.privacy.epsilon is not None:
+            assert self.privacy.epsilon <= self.epsilon * (1 + 1e-9), "spent more than the target"
+        return self.privacy
+
+    def sample(self, n: int, *, seed: int, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """Yield `n` synthetic rows in record batches, in the schema's column order and types.
+
+        The same fitted model and seed give the same rows, however they are batched.
+        """
+        schema = self._require_fitted()
+        if n < 0:
+            raise InvalidArgument(f"row count must be non-negative, got {n}")
+        arrow_schema = schema.arrow_schema()
+        # One generator per batch, derived from (seed, batch index): the rows do not
+        # depend on how far a consumer reads, and batches can be made in parallel.
+        done = 0
+        index = 0
+        while done < n or (n == 0 and index == 0):
+            rows = min(batch_rows, n - done)
+            rng = np.random.default_rng([seed, index])
+            modelled = self._sample_modelled(rows, rng)
+            extra = unmodelled_columns(schema, rows, rng, offset=done)
+            cols = {**modelled, **extra}
+            yield cast_columns(cols, schema, arrow_schema)
+            done += rows
+            index += 1
+            if n == 0:
+                break
+
+    def sample_table(self, n: int, *, seed: int) -> pa.Table:
+        schema = self._require_fitted()
+        batches = list(self.sample(n, seed=seed))
+        return pa.Table.from_batches(batches, schema=schema.arrow_schema())
+
+    def save(self, directory: str | Path) -> None:
+        """Write `config.json` and `weights.safetensors`, each atomically."""
+        schema = self._require_fitted()
+        assert self.privacy is not None
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        config, arrays = self._state()
+        with atomic_path(d / WEIGHTS_FILE) as tmp:
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+        doc = {
+            "kind": self.kind,
+            "version": self.version,
+            "params": self.params(),
+            "schema": schema.to_json_dict(),
+            "privacy": self.privacy.to_json_dict(),
+            "n_train_rows": self.n_train_rows,
+            "state": config,
+        }
+        write_bytes_atomic(d / CONFIG_FILE, json.dumps(doc, indent=1).encode())
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Self:
+        d = Path(directory)
+        doc = json.loads((d / CONFIG_FILE).read_text())
+        if doc.get("kind") != cls.kind:
+            raise InvalidArgument(f"{d} holds a {doc.get('kind')!r} model, not {cls.kind!r}")
+        arrays = load_file(str(d / WEIGHTS_FILE))
+        obj = cls(**doc["params"])
+        obj.schema = TableSchema.from_json_dict(doc["schema"])
+        obj.privacy = PrivacyReport.from_json_dict(doc["privacy"])
+        obj.n_train_rows = int(doc["n_train_rows"])
+        obj._from_state(doc["state"], arrays)
+        return obj
+
+    # --- for subclasses ---------------------------------------------------------
+
+    @abstractmethod
+    def _plan(self, schema: TableSchema, n_rows: int, epsilon: float, delta: float) -> list[Spend]:
+        """Split (ε, δ) into the ledger charges; public inputs only."""
+
+    @abstractmethod
+    def _fit(
+        self, table: pa.Table, schema: TableSchema, rng: np.random.Generator, progress: ProgressFn
+    ) -> PrivacyReport:
+        """Fit on the modelled columns only."""
+
+    @abstractmethod
+    def _sample_modelled(self, n: int, rng: np.random.Generator) -> dict[str, pa.Array | np.ndarray]:
+        """Sample the modelled columns: Arrow arrays or numpy arrays (NaN / None for null)."""
+
+    @abstractmethod
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able config, named arrays) that `_from_state` restores."""
+
+    @abstractmethod
+    def _from_state(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore from `_state`'s output."""
+
+    def _require_fitted(self) -> TableSchema:
+        if self.schema is None or self.privacy is None:
+            raise InvalidArgument(f"this {self.kind} generator is not fitted yet; call fit() first")
+        return self.schema

@@ -1,0 +1,34 @@
+"""Privacy math and mechanisms shared by every generator."""
+
+from generators.privacy.accounting import Measurement, ZCDPBudget
+from generators.privacy.mechanisms import (
+    Bounds,
+    SelectedCategories,
+    bin_edges,
+    digitize,
+    dp_bounds,
+    dp_quantiles,
+    dp_select_categories,
+    noisy_counts,
+    to_distribution,
+)
+from generators.privacy.zcdp import cdp_delta, cdp_eps, cdp_rho, gaussian_rho, gaussian_sigma
+
+__all__ = [
+    "Bounds",
+    "Measurement",
+    "SelectedCategories",
+    "ZCDPBudget",
+    "bin_edges",
+    "cdp_delta",
+    "cdp_eps",
+    "cdp_rho",
+    "digitize",
+    "dp_bounds",
+    "dp_quantiles",
+    "dp_select_categories",
+    "gaussian_rho",
+    "gaussian_sigma",
+    "noisy_counts",
+    "to_distribution",
+]

@@ -1,0 +1,78 @@
+"""A zCDP budget that records every measurement and refuses to overspend.
+
+A generator builds one from its (ε, δ) target, spends ρ on each Gaussian
+measurement (and an extra δ on each threshold-based selection), and reports
+the (ε, δ) it actually used. Composition: ρ adds up; selection δs add up;
+the conversion uses what is left of δ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from generators.privacy.zcdp import cdp_eps, cdp_rho
+from synth.errors import PrivacyError
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One DP release: what it measured, its ρ and any extra δ (threshold selection)."""
+
+    purpose: str
+    rho: float
+    delta: float = 0.0
+
+
+@dataclass
+class ZCDPBudget:
+    """Tracks ρ and selection-δ against an (ε, δ) target."""
+
+    epsilon: float
+    delta: float
+    selection_delta: float = 0.0
+    measurements: list[Measurement] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.epsilon <= 0:
+            raise PrivacyError(f"epsilon must be positive, got {self.epsilon}")
+        if not 0 < self.delta < 1:
+            raise PrivacyError(f"delta must be in (0, 1), got {self.delta}")
+        if not 0 <= self.selection_delta < self.delta:
+            raise PrivacyError("the selection share of delta must be below delta")
+        self.rho_total = cdp_rho(self.epsilon, self.delta - self.selection_delta)
+
+    @property
+    def rho_spent(self) -> float:
+        return sum(m.rho for m in self.measurements)
+
+    @property
+    def delta_spent_on_selection(self) -> float:
+        return sum(m.delta for m in self.measurements)
+
+    @property
+    def rho_remaining(self) -> float:
+        return max(0.0, self.rho_total - self.rho_spent)
+
+    def spend(self, purpose: str, rho: float, delta: float = 0.0) -> Measurement:
+        if rho < 0 or delta < 0:
+            raise ValueError("rho and delta must be non-negative")
+        tol = 1e-12 * max(1.0, self.rho_total)
+        if self.rho_spent + rho > self.rho_total + tol:
+            raise PrivacyError(
+                f"{purpose}: spending rho={rho:.4g} would pass the budget "
+                f"(rho {self.rho_spent:.4g} of {self.rho_total:.4g} spent)"
+            )
+        if self.delta_spent_on_selection + delta > self.selection_delta * (1 + 1e-9):
+            raise PrivacyError(f"{purpose}: selection delta {delta:.3g} would pass its share")
+        m = Measurement(purpose, min(rho, self.rho_total - self.rho_spent) if rho > 0 else 0.0, delta)
+        self.measurements.append(m)
+        return m
+
+    def spent(self) -> tuple[float, float]:
+        """The (ε, δ) actually used so far; never above the target."""
+        rho = self.rho_spent
+        if rho == 0 and self.delta_spent_on_selection == 0:
+            return 0.0, 0.0
+        conv_delta = self.delta - self.selection_delta
+        eps = cdp_eps(rho, conv_delta) if rho > 0 else 0.0
+        return min(eps, self.epsilon), conv_delta + self.delta_spent_on_selection

@@ -1,0 +1,157 @@
+"""DP mechanisms over columns: noisy histograms, bounds, quantiles, category selection.
+
+Neighbouring tables differ by adding or removing one row (the row count is
+public, as Opacus assumes). Each function takes the ρ it may spend and a
+`numpy.random.Generator`; none keeps state. A row contributes to exactly one
+bin of any histogram here, so every histogram has L2 sensitivity 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtri
+
+from generators.privacy.zcdp import gaussian_sigma
+
+
+def noisy_counts(counts: np.ndarray, rho: float, rng: np.random.Generator) -> np.ndarray:
+    """The Gaussian mechanism on a histogram (sensitivity 1): ρ-zCDP."""
+    sigma = gaussian_sigma(rho)
+    return counts.astype(np.float64) + rng.normal(0.0, sigma, size=counts.shape)
+
+
+def to_distribution(noisy: np.ndarray) -> np.ndarray:
+    """Clip negative noisy counts and normalise (uniform if nothing survives)."""
+    p = np.clip(noisy, 0.0, None)
+    total = p.sum()
+    if total <= 0:
+        return np.full(p.shape, 1.0 / p.size)
+    return p / total
+
+
+# --- bounds without a public range -------------------------------------------------
+
+#: Magnitude bins: |v| in [2^k, 2^(k+1)) for k in [_KMIN, _KMAX), one bin for
+#: |v| < 2^_KMIN, mirrored for negatives. Covers every finite float64 we model.
+_KMIN, _KMAX = -20, 64
+
+
+def _magnitude_edges() -> np.ndarray:
+    pos = [0.0] + [2.0**k for k in range(_KMIN, _KMAX + 1)]
+    neg = [-e for e in reversed(pos[1:])]
+    return np.array(neg + pos)
+
+
+_EDGES = _magnitude_edges()
+
+
+@dataclass(frozen=True)
+class Bounds:
+    lower: float
+    upper: float
+
+
+def dp_bounds(
+    values: np.ndarray, rho: float, rng: np.random.Generator, *, integer: bool = False
+) -> Bounds:
+    """Approximate (lower, upper) of `values` from a noisy log-magnitude histogram.
+
+    The histogram has a bin per power of two on each side of zero, and the
+    bounds are the outer edges of the outermost bins whose noisy count passes
+    a threshold of about 3σ. Off by at most a factor 2 outward, and it may
+    cut a handful of outliers: both are what clipping bounds should do.
+    """
+    v = values[np.isfinite(values)]
+    idx = np.clip(np.searchsorted(_EDGES, v, side="right") - 1, 0, len(_EDGES) - 2)
+    counts = np.bincount(idx, minlength=len(_EDGES) - 1)
+    noisy = noisy_counts(counts, rho, rng)
+    threshold = 3.0 * gaussian_sigma(rho)
+    keep = np.flatnonzero(noisy > threshold)
+    if keep.size == 0:
+        keep = np.array([int(np.argmax(noisy))])
+    lower, upper = float(_EDGES[keep[0]]), float(_EDGES[keep[-1] + 1])
+    if integer:
+        lower, upper = math.floor(lower), math.ceil(upper)
+    if upper <= lower:
+        upper = lower + 1.0
+    return Bounds(lower, upper)
+
+
+def bin_edges(lower: float, upper: float, bins: int, *, integer: bool = False) -> np.ndarray:
+    """Equal-width bin edges on [lower, upper]; integer columns get whole-number bins."""
+    if integer:
+        width = max(1, math.ceil((upper - lower + 1) / bins))
+        n = math.ceil((upper - lower + 1) / width)
+        return lower + width * np.arange(n + 1, dtype=np.float64) - 0.5
+    return np.linspace(lower, upper, bins + 1)
+
+
+def digitize(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin index of each value, values outside the edges clipped into the end bins."""
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+
+
+def dp_quantiles(
+    values: np.ndarray,
+    quantiles: np.ndarray,
+    lower: float,
+    upper: float,
+    rho: float,
+    rng: np.random.Generator,
+    *,
+    bins: int = 256,
+) -> np.ndarray:
+    """Quantiles read off a noisy fine histogram on [lower, upper] (ρ-zCDP)."""
+    edges = np.linspace(lower, upper, bins + 1)
+    counts = np.bincount(digitize(values, edges), minlength=bins)
+    cdf = np.cumsum(to_distribution(noisy_counts(counts, rho, rng)))
+    pos = np.searchsorted(cdf, np.clip(quantiles, 0.0, 1.0), side="left")
+    pos = np.clip(pos, 0, bins - 1)
+    return (edges[pos] + edges[pos + 1]) / 2
+
+
+# --- category sets without a public domain -----------------------------------------
+
+
+@dataclass(frozen=True)
+class SelectedCategories:
+    """Categories that passed the DP threshold, with their noisy counts."""
+
+    values: list[str]
+    noisy: np.ndarray
+
+
+def selection_threshold(sigma: float, delta: float) -> float:
+    """Threshold τ with P(1 + N(0, σ²) > τ) = δ: a value present once leaks with prob. δ."""
+    return 1.0 + sigma * float(ndtri(1.0 - delta))
+
+
+def dp_select_categories(
+    values: list[str] | np.ndarray,
+    counts: np.ndarray,
+    rho: float,
+    delta: float,
+    rng: np.random.Generator,
+    *,
+    min_count: float = 0.0,
+) -> SelectedCategories:
+    """Gaussian thresholding: release categories whose noisy count passes τ.
+
+    (ε(ρ), δ_conv + δ)-DP: for a category present in both neighbours it is the
+    Gaussian mechanism; a category that exists only through one row passes the
+    threshold with probability δ. Nothing is released about the categories
+    below the threshold (or below `min_count`): a caller that folds them into
+    an "other" value measures that value's count afresh, over the selected set.
+    """
+    sigma = gaussian_sigma(rho)
+    noisy = noisy_counts(np.asarray(counts), rho, rng)
+    tau = max(selection_threshold(sigma, delta), min_count)
+    keep = noisy > tau
+    vals = [str(v) for v, k in zip(values, keep, strict=True) if k]
+    order = np.argsort(-noisy[keep], kind="stable")
+    kept_noisy = noisy[keep][order]
+    vals = [vals[i] for i in order]
+    return SelectedCategories(vals, kept_noisy)

@@ -1,0 +1,145 @@
+"""One error root for the whole product, each error carrying its gRPC status.
+
+The server's single interceptor turns a `SynthError` into a status with rich
+details; the SDK turns the status back into the same class by its `reason`,
+so a notebook catches `synth.BudgetExhausted` whether it ran the generator
+locally or over the wire. `generators/` and `evaluators/` raise these too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import grpc
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request, as in `google.rpc.BadRequest`."""
+
+    field: str
+    description: str
+
+
+class SynthError(Exception):
+    """Root of every error synth raises on purpose."""
+
+    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        violations: list[FieldViolation] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.violations = list(violations or [])
+        self.metadata = dict(metadata or {})
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(SynthError):
+    """The request or its data is wrong in a way the caller can fix."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+
+class InvalidTable(InvalidArgument):
+    """An uploaded or named table cannot be used as a source."""
+
+    reason = "INVALID_TABLE"
+
+
+class InvalidSchema(InvalidArgument):
+    """A schema does not match its table or contradicts itself."""
+
+    reason = "INVALID_SCHEMA"
+
+
+class NotFound(SynthError):
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(SynthError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
+
+
+class IdempotencyConflict(AlreadyExists):
+    """An idempotency key was reused with a different request."""
+
+    reason = "IDEMPOTENCY_CONFLICT"
+
+
+class FailedPrecondition(SynthError):
+    """The system is not in a state where the call can run (job not finished, ...)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
+class PrivacyError(FailedPrecondition):
+    """A privacy rule forbids what was asked (no bounds and no budget to find them, ...)."""
+
+    reason = "PRIVACY_RULE"
+
+
+class BudgetExhausted(SynthError):
+    """A spend would pass the source's (ε, δ) cap."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "BUDGET_EXHAUSTED"
+
+
+class ResourceLimit(SynthError):
+    """A workload is larger than this server is configured to take."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RESOURCE_LIMIT"
+
+
+class Cancelled(SynthError):
+    code = grpc.StatusCode.CANCELLED
+    reason = "CANCELLED"
+
+
+class DeadlineExceeded(SynthError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+
+class Unavailable(SynthError):
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UNAVAILABLE"
+
+
+class Internal(SynthError):
+    code = grpc.StatusCode.INTERNAL
+    reason = "INTERNAL"
+
+
+def _all_subclasses(cls: type[SynthError]) -> list[type[SynthError]]:
+    out: list[type[SynthError]] = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_class_for(reason: str, code: grpc.StatusCode) -> type[SynthError]:
+    """The most specific error class for a reason (falling back on the status code)."""
+    for cls in [SynthError, *_all_subclasses(SynthError)]:
+        if cls.reason == reason:
+            return cls
+    for cls in _all_subclasses(SynthError):
+        if cls.code == code and cls.__bases__[0] is SynthError:
+            return cls
+    return SynthError

@@ -1,0 +1,380 @@
+"""The table schema: the vocabulary shared by the service, generators and evaluators.
+
+A schema says, per column, what kind of values it holds and what the owner
+declares *public* about it (bounds, category sets). Inference looks only at
+types and shapes, never copies a value: bounds and categories in a schema are
+always the owner's declaration, so a generator may use them without spending
+privacy budget. Everything else a generator needs from the data is measured
+with a DP mechanism and charged to the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from synth.errors import FieldViolation, InvalidSchema
+
+SCHEMA_FORMAT_VERSION = 1
+
+
+class ColumnKind(str, Enum):
+    """How a column is modelled."""
+
+    NUMERICAL = "numerical"
+    CATEGORICAL = "categorical"
+    DATETIME = "datetime"
+    BOOLEAN = "boolean"
+    ID = "id"  # unique keys: never modelled, regenerated as fresh unique values
+    PII = "pii"  # direct identifiers: never modelled, replaced by fake values
+
+
+class Tag(str, Enum):
+    """Sensitivity tags the owner sets; the evaluators use them to pick attack columns."""
+
+    PII = "pii"
+    QUASI_IDENTIFIER = "quasi_identifier"
+    SENSITIVE = "sensitive"
+
+
+#: Arrow types a source column may have, by the name `str(pa_type)` gives.
+SUPPORTED_TYPE_NAMES = (
+    "int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float double bool "
+    "string large_string date32[day] timestamp[s] timestamp[ms] timestamp[us] timestamp[ns]"
+).split()
+
+
+def is_supported_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)
+    if pa.types.is_timestamp(t):
+        return True
+    return str(t) in SUPPORTED_TYPE_NAMES
+
+
+def normalize_type(t: pa.DataType) -> pa.DataType:
+    """Dictionary strings are stored as plain strings; everything else as is."""
+    if pa.types.is_dictionary(t):
+        return pa.string()
+    if pa.types.is_large_string(t):
+        return pa.string()
+    return t
+
+
+def type_to_name(t: pa.DataType) -> str:
+    return str(normalize_type(t))
+
+
+def type_from_name(name: str) -> pa.DataType:
+    if name.startswith("timestamp[") and "tz=" in name:
+        unit, tz = name[len("timestamp[") : -1].split(", tz=")
+        return pa.timestamp(unit, tz=tz)
+    if name == "float":
+        return pa.float32()
+    try:
+        return pa.type_for_alias(name)
+    except (ValueError, KeyError) as exc:
+        raise InvalidSchema(f"unknown Arrow type {name!r}") from exc
+
+
+@dataclass(frozen=True)
+class ColumnSchema:
+    """One column. `lower`/`upper` and `categories` are public declarations.
+
+    For datetime columns the bounds are seconds since the Unix epoch (the JSON
+    form writes them as ISO-8601 strings).
+    """
+
+    name: str
+    kind: ColumnKind
+    arrow_type: str
+    nullable: bool = True
+    lower: float | None = None
+    upper: float | None = None
+    categories: tuple[str, ...] | None = None
+    tags: tuple[Tag, ...] = ()
+
+    @property
+    def dtype(self) -> pa.DataType:
+        return type_from_name(self.arrow_type)
+
+    @property
+    def is_integer(self) -> bool:
+        return pa.types.is_integer(self.dtype)
+
+    @property
+    def has_public_bounds(self) -> bool:
+        return self.lower is not None and self.upper is not None
+
+    @property
+    def modelled(self) -> bool:
+        """Whether a generator learns this column (ids and PII are regenerated instead)."""
+        return self.kind not in (ColumnKind.ID, ColumnKind.PII)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind.value,
+            "arrow_type": self.arrow_type,
+            "nullable": self.nullable,
+        }
+        if self.lower is not None:
+            out["lower"] = _bound_to_json(self.lower, self.kind)
+        if self.upper is not None:
+            out["upper"] = _bound_to_json(self.upper, self.kind)
+        if self.categories is not None:
+            out["categories"] = list(self.categories)
+        if self.tags:
+            out["tags"] = [t.value for t in self.tags]
+        return out
+
+    @classmethod
+    def from_json_dict(cls, d: Mapping[str, Any]) -> ColumnSchema:
+        unknown = set(d) - {"name", "kind", "arrow_type", "nullable", "lower", "upper", "categories", "tags"}
+        name = str(d.get("name", ""))
+        if unknown:
+            raise InvalidSchema(f"column {name!r}: unknown keys {sorted(unknown)}")
+        try:
+            kind = ColumnKind(d["kind"])
+        except (KeyError, ValueError) as exc:
+            kinds = ", ".join(k.value for k in ColumnKind)
+            raise InvalidSchema(
+                f"column {name!r}: kind must be one of {kinds}, got {d.get('kind')!r}",
+                violations=[FieldViolation(f"columns.{name}.kind", "unknown kind")],
+            ) from exc
+        try:
+            tags = tuple(Tag(t) for t in d.get("tags", ()))
+        except ValueError as exc:
+            raise InvalidSchema(f"column {name!r}: {exc}") from exc
+        cats = d.get("categories")
+        col = cls(
+            name=name,
+            kind=kind,
+            arrow_type=str(d.get("arrow_type", "")),
+            nullable=bool(d.get("nullable", True)),
+            lower=_bound_from_json(d.get("lower"), kind, name),
+            upper=_bound_from_json(d.get("upper"), kind, name),
+            categories=None if cats is None else tuple(str(c) for c in cats),
+            tags=tags,
+        )
+        col.check()
+        return col
+
+    def check(self) -> None:
+        """Raise `InvalidSchema` if the column contradicts itself."""
+        where = f"column {self.name!r}"
+        if not self.name:
+            raise InvalidSchema("every column needs a non-empty name")
+        type_from_name(self.arrow_type)
+        if (self.lower is None) != (self.upper is None):
+            raise InvalidSchema(f"{where}: declare both lower and upper bounds, or neither")
+        if self.lower is not None and self.upper is not None:
+            if self.kind not in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
+                raise InvalidSchema(f"{where}: bounds only apply to numerical and datetime columns")
+            if not self.lower < self.upper:
+                raise InvalidSchema(f"{where}: lower bound {self.lower} must be below upper {self.upper}")
+        if self.categories is not None:
+            if self.kind not in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN):
+                raise InvalidSchema(f"{where}: categories only apply to categorical columns")
+            if len(set(self.categories)) != len(self.categories):
+                raise InvalidSchema(f"{where}: categories repeat a value")
+            if not self.categories:
+                raise InvalidSchema(f"{where}: an empty category list declares nothing; omit it")
+
+
+def _bound_to_json(v: float, kind: ColumnKind) -> float | int | str:
+    if kind is ColumnKind.DATETIME:
+        return datetime.fromtimestamp(v, tz=UTC).isoformat()
+    return int(v) if float(v).is_integer() else v
+
+
+def _bound_from_json(v: Any, kind: ColumnKind, name: str) -> float | None:
+    if v is None:
+        return None
+    if kind is ColumnKind.DATETIME and isinstance(v, str):
+        try:
+            dt = datetime.fromisoformat(v)
+        except ValueError as exc:
+            raise InvalidSchema(f"column {name!r}: bound {v!r} is not an ISO-8601 date-time") from exc
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise InvalidSchema(f"column {name!r}: bound {v!r} must be a number")
+    return float(v)
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """All columns of a table, in order, plus what is declared public about the table."""
+
+    columns: tuple[ColumnSchema, ...]
+    #: The row count is treated as public (add/remove-one neighbouring tables
+    #: with a public size, as Opacus' sampling rate assumes).
+    row_count_public: bool = True
+    version: int = SCHEMA_FORMAT_VERSION
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InvalidSchema(f"duplicate column names: {', '.join(dup)}")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def __getitem__(self, name: str) -> ColumnSchema:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def modelled(self) -> list[ColumnSchema]:
+        return [c for c in self.columns if c.modelled]
+
+    def with_column(self, col: ColumnSchema) -> TableSchema:
+        return replace(self, columns=tuple(col if c.name == col.name else c for c in self.columns))
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.dtype, nullable=c.nullable) for c in self.columns])
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "row_count_public": self.row_count_public,
+            "columns": [c.to_json_dict() for c in self.columns],
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_json_dict(), indent=indent)
+
+    @classmethod
+    def from_json_dict(cls, d: Mapping[str, Any]) -> TableSchema:
+        if not isinstance(d, Mapping) or not isinstance(d.get("columns"), list):
+            raise InvalidSchema('a schema is a JSON object with a "columns" list')
+        if int(d.get("version", SCHEMA_FORMAT_VERSION)) != SCHEMA_FORMAT_VERSION:
+            raise InvalidSchema(f"schema version {d.get('version')} is not supported")
+        cols = tuple(ColumnSchema.from_json_dict(c) for c in d["columns"])
+        return cls(columns=cols, row_count_public=bool(d.get("row_count_public", True)))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TableSchema:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidSchema(f"schema is not valid JSON: {exc}") from exc
+        return cls.from_json_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def check_table(self, table: pa.Table) -> None:
+        """Raise `InvalidSchema` when `table` does not have exactly these columns and types."""
+        if table.column_names != self.names:
+            raise InvalidSchema(
+                f"schema columns {self.names} do not match the table's {table.column_names}"
+            )
+        violations = []
+        for col in self.columns:
+            actual = type_to_name(table.schema.field(col.name).type)
+            if actual != col.arrow_type:
+                violations.append(
+                    FieldViolation(f"columns.{col.name}.arrow_type", f"table has {actual}, schema says {col.arrow_type}")
+                )
+            if not col.nullable and table.column(col.name).null_count:
+                violations.append(
+                    FieldViolation(f"columns.{col.name}.nullable", "column has nulls but is declared not nullable")
+                )
+        if violations:
+            raise InvalidSchema(
+                "the schema does not fit the table: "
+                + "; ".join(f"{v.field}: {v.description}" for v in violations),
+                violations=violations,
+            )
+
+
+_ID_NAME_HINTS = ("id", "uuid", "key")
+_PII_NAME_HINTS = ("email", "e_mail", "phone", "ssn", "first_name", "last_name", "full_name", "address")
+
+
+def infer_schema(table: pa.Table, *, id_uniqueness: float = 0.999) -> TableSchema:
+    """Guess each column's kind from its type and shape; copy no values.
+
+    Strings are categorical unless (almost) every value is distinct, then an
+    id; columns whose names say email/phone/... are PII. Integers and floats
+    are numerical, unless an integer column named like a key is unique.
+    The owner reviews this guess and may override any kind.
+    """
+    cols = []
+    n = table.num_rows
+    for name, arr in zip(table.column_names, table.columns, strict=True):
+        t = normalize_type(arr.type)
+        lname = name.lower()
+        nullable = arr.null_count > 0
+        if pa.types.is_boolean(t):
+            kind = ColumnKind.BOOLEAN
+        elif pa.types.is_timestamp(t) or pa.types.is_date(t):
+            kind = ColumnKind.DATETIME
+        elif pa.types.is_string(t):
+            if any(h in lname for h in _PII_NAME_HINTS):
+                kind = ColumnKind.PII
+            else:
+                distinct = pc.count_distinct(arr).as_py()
+                non_null = n - arr.null_count
+                unique = non_null > 50 and distinct >= id_uniqueness * non_null
+                kind = ColumnKind.ID if unique else ColumnKind.CATEGORICAL
+        elif pa.types.is_integer(t):
+            named_like_id = lname in _ID_NAME_HINTS or lname.endswith(("_id", "_uuid", "_key"))
+            if named_like_id and n > 0 and pc.count_distinct(arr).as_py() == n - arr.null_count:
+                kind = ColumnKind.ID
+            else:
+                kind = ColumnKind.NUMERICAL
+        else:
+            kind = ColumnKind.NUMERICAL
+        tags = (Tag.PII,) if kind is ColumnKind.PII else ()
+        cols.append(ColumnSchema(name=name, kind=kind, arrow_type=str(t), nullable=nullable, tags=tags))
+    return TableSchema(columns=tuple(cols))
+
+
+def merge_declarations(inferred: TableSchema, declared: TableSchema | None) -> TableSchema:
+    """The owner's schema wins wherever it speaks; its columns must match the table's."""
+    if declared is None:
+        return inferred
+    if declared.names != inferred.names:
+        raise InvalidSchema(
+            f"the declared schema's columns {declared.names} do not match the table's {inferred.names}"
+        )
+    cols = []
+    for inf, dec in zip(inferred.columns, declared.columns, strict=True):
+        if dec.arrow_type and dec.arrow_type != inf.arrow_type:
+            raise InvalidSchema(
+                f"column {dec.name!r}: declared type {dec.arrow_type} but the table stores {inf.arrow_type}",
+                violations=[FieldViolation(f"columns.{dec.name}.arrow_type", "type mismatch")],
+            )
+        if inf.nullable and not dec.nullable:
+            raise InvalidSchema(
+                f"column {dec.name!r} is declared not nullable but has nulls",
+                violations=[FieldViolation(f"columns.{dec.name}.nullable", "has nulls")],
+            )
+        cols.append(replace(dec, arrow_type=inf.arrow_type))
+    return TableSchema(columns=tuple(cols), row_count_public=declared.row_count_public)
+
+
+def columns_of_kind(schema: TableSchema, kinds: Iterable[ColumnKind]) -> list[str]:
+    ks = set(kinds)
+    return [c.name for c in schema.columns if c.kind in ks]

@@ -1,0 +1,253 @@
+"""Arrow I/O: read and validate source tables, write Parquet atomically.
+
+Every file synth writes goes to a temporary name in the same folder, is
+flushed and fsynced, then renamed into place: a crash leaves either the old
+file, or nothing, never a half-written file that looks whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Literal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synth.errors import InvalidTable
+from synth.schema import is_supported_type, normalize_type
+
+TableFormat = Literal["parquet", "csv"]
+PARQUET_MAGIC = b"PAR1"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file handle whose content appears at `path` only if the block succeeds."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        yield fh
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_writer(path) as fh:
+        fh.write(data)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def detect_format(head: bytes, hint: str | None = None) -> TableFormat:
+    """Parquet by its magic bytes; CSV otherwise (or as the caller says)."""
+    if hint in ("parquet", "csv"):
+        return hint  # type: ignore[return-value]
+    return "parquet" if head[:4] == PARQUET_MAGIC else "csv"
+
+
+def read_table(
+    source: bytes | str | os.PathLike[str],
+    *,
+    fmt: TableFormat | None = None,
+    max_bytes: int | None = None,
+) -> pa.Table:
+    """Read a Parquet or CSV table and check it can be a source.
+
+    Raises `InvalidTable` with a message a person can act on for a corrupt
+    file, an empty table, a table without columns, duplicate or empty column
+    names, unsupported column types, or a file over `max_bytes`.
+    """
+    if isinstance(source, bytes):
+        size = len(source)
+        head = source[:4]
+    else:
+        p = Path(source)
+        if not p.is_file():
+            raise InvalidTable(f"no file at {str(p)!r} that the server can read")
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+        if fmt is None and p.suffix.lower() in (".parquet", ".pq"):
+            fmt = "parquet"
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidTable(
+            f"the table is {size:,} bytes, over this server's limit of {max_bytes:,} bytes; "
+            "sample it down or ask the operator to raise --max-source-bytes"
+        )
+    if size == 0:
+        raise InvalidTable("the file is empty: send a table with a header and at least one row")
+    kind = detect_format(head, fmt)
+    table = _read_parquet(source) if kind == "parquet" else _read_csv(source)
+    check_source_table(table)
+    return normalize_table(table)
+
+
+def _read_parquet(source: bytes | str | os.PathLike[str]) -> pa.Table:
+    try:
+        if isinstance(source, bytes):
+            return pq.read_table(pa.BufferReader(source))
+        return pq.read_table(source)
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        raise InvalidTable(
+            f"the Parquet file is corrupt or truncated ({exc}); re-export it and upload again"
+        ) from exc
+
+
+def _read_csv(source: bytes | str | os.PathLike[str]) -> pa.Table:
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    if b"\x00" in data[:65536]:
+        raise InvalidTable(
+            "the file is neither Parquet nor text CSV (it holds binary bytes); send Parquet or UTF-8 CSV"
+        )
+    try:
+        header = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise InvalidTable("the CSV header is not UTF-8 text; re-save the file as UTF-8") from exc
+    names = [n.strip().strip('"') for n in header.split(",")] if header.strip() else []
+    _check_names(names)
+    try:
+        df = pl.read_csv(
+            io.BytesIO(data),
+            try_parse_dates=True,
+            infer_schema_length=10_000,
+            null_values=[""],
+            raise_if_empty=False,
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
+        raise InvalidTable(f"the CSV could not be parsed ({exc}); check its delimiter and quoting") from exc
+    return df.to_arrow()
+
+
+def _check_names(names: list[str]) -> None:
+    if not names:
+        raise InvalidTable("the table has no columns: send a header row naming each column")
+    empty = [i for i, n in enumerate(names) if not n]
+    if empty:
+        raise InvalidTable(f"column(s) at position {empty} have no name; name every column")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InvalidTable(f"duplicate column names: {', '.join(dup)}; rename them so each is unique")
+
+
+def check_source_table(table: pa.Table) -> None:
+    _check_names(table.column_names)
+    if table.num_rows == 0:
+        raise InvalidTable("the table has no rows: a source needs at least one row")
+    bad = [
+        f"{f.name} ({f.type})" for f in table.schema if not is_supported_type(f.type)
+    ]
+    if bad:
+        raise InvalidTable(
+            "unsupported column types: "
+            + ", ".join(bad)
+            + "; supported are integers, floats, booleans, strings, dates and timestamps "
+            "(cast or drop the others)"
+        )
+    all_null = [f.name for f, col in zip(table.schema, table.columns, strict=True) if col.null_count == table.num_rows]
+    if all_null and table.num_rows > 0 and len(all_null) == table.num_columns:
+        raise InvalidTable("every column is entirely null: there is nothing to learn from")
+
+
+def normalize_table(table: pa.Table) -> pa.Table:
+    """One chunk per column, plain strings for dictionary/large strings, no schema metadata."""
+    fields = [pa.field(f.name, normalize_type(f.type)) for f in table.schema]
+    table = table.cast(pa.schema(fields)) if any(
+        f.type != normalize_type(f.type) for f in table.schema
+    ) else table
+    return table.replace_schema_metadata(None).combine_chunks()
+
+
+def fingerprint(table: pa.Table) -> str:
+    """A content hash of the table, independent of the file format it arrived in."""
+    h = hashlib.sha256()
+    h.update(str(table.schema.remove_metadata()).encode())
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema.remove_metadata()) as w:
+        for batch in table.to_batches(max_chunksize=65536):
+            w.write_batch(batch)
+    h.update(sink.getvalue().to_pybytes())
+    return "sha256:" + h.hexdigest()
+
+
+def split_holdout(
+    table: pa.Table, *, fraction: float, seed: int
+) -> tuple[pa.Table, pa.Table]:
+    """Split rows at random into (train, holdout); the same seed gives the same split."""
+    if not 0.0 <= fraction < 1.0:
+        raise InvalidTable(f"holdout fraction must be in [0, 1), got {fraction}")
+    n = table.num_rows
+    n_hold = int(round(n * fraction))
+    if fraction > 0 and n - n_hold < 1:
+        raise InvalidTable(f"a {fraction:.0%} holdout leaves no training rows out of {n}")
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    hold_idx = np.sort(perm[:n_hold])
+    train_idx = np.sort(perm[n_hold:])
+    return table.take(pa.array(train_idx)), table.take(pa.array(hold_idx))
+
+
+def write_parquet_atomic(
+    path: str | os.PathLike[str],
+    batches: Iterable[pa.RecordBatch] | pa.Table,
+    schema: pa.Schema,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    compression: str = "zstd",
+) -> int:
+    """Stream record batches into a Parquet file, renamed into place at the end.
+
+    Returns the number of rows written. `metadata` goes into the file's
+    key-value metadata (lineage).
+    """
+    md = {**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in (metadata or {}).items()}}
+    schema = schema.with_metadata(md)
+    rows = 0
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression=compression) as writer:
+        if isinstance(batches, pa.Table):
+            batches = batches.to_batches(max_chunksize=256_000)
+        for batch in batches:
+            if batch.schema.remove_metadata() != schema.remove_metadata():
+                batch = pa.RecordBatch.from_arrays(
+                    [batch.column(i).cast(schema.field(i).type) for i in range(len(schema))],
+                    schema=schema,
+                )
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    md = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in md.items() if not k.startswith(b"ARROW:")}
