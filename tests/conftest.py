@@ -1,0 +1,50 @@
+"""Shared fixtures: the real public tables in ../shared/data, read once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from synth.schema import TableSchema, infer_schema
+from synth.tables import read_table
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """../shared/data beside the checkout (CI lays it there), or $SYNTH_SHARED_DATA."""
+    env = os.environ.get("SYNTH_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO.parent / "shared" / "data", REPO / "shared" / "data"]
+    for c in candidates:
+        if (c / "adult.csv").is_file():
+            return c
+    raise RuntimeError(f"shared data not found in {candidates}; set SYNTH_SHARED_DATA")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return shared_data_dir()
+
+
+@pytest.fixture(scope="session")
+def adult(data_dir: Path) -> pa.Table:
+    return read_table(data_dir / "adult.csv")
+
+
+@pytest.fixture(scope="session")
+def adult_test(data_dir: Path) -> pa.Table:
+    return read_table(data_dir / "adult_test.csv")
+
+
+@pytest.fixture(scope="session")
+def adult_schema(adult: pa.Table) -> TableSchema:
+    return infer_schema(adult)
+
+
+@pytest.fixture(scope="session")
+def metro(data_dir: Path) -> pa.Table:
+    return read_table(data_dir / "metro_interstate_traffic_volume.csv")
