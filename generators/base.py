@@ -241,7 +241,9 @@ class Generator(ABC):
         """Fit on the modelled columns only."""
 
     @abstractmethod
-    def _sample_modelled(self, n: int, rng: np.random.Generator) -> dict[str, pa.Array | np.ndarray]:
+    def _sample_modelled(
+        self, n: int, rng: np.random.Generator
+    ) -> dict[str, pa.Array | np.ndarray]:
         """Sample the modelled columns: Arrow arrays or numpy arrays (NaN / None for null)."""
 
     @abstractmethod

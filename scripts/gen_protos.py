@@ -49,7 +49,11 @@ def main() -> int:
         if check:
             names = sorted(p.name for p in fresh.iterdir())
             have = sorted(p.name for p in OUT.iterdir() if p.is_file()) if OUT.exists() else []
-            stale = [n for n in names if not (OUT / n).exists() or not filecmp.cmp(fresh / n, OUT / n, shallow=False)]
+            stale = [
+                n
+                for n in names
+                if not (OUT / n).exists() or not filecmp.cmp(fresh / n, OUT / n, shallow=False)
+            ]
             extra = [n for n in have if n not in names]
             if stale or extra:
                 print(f"stale generated stubs: {stale + extra}; run python scripts/gen_protos.py")

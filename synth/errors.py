@@ -111,6 +111,13 @@ class Cancelled(SynthError):
     reason = "CANCELLED"
 
 
+class Interrupted(Cancelled):
+    """The server stopped while the job ran; the job will not finish. Submit it again."""
+
+    code = grpc.StatusCode.ABORTED
+    reason = "INTERRUPTED"
+
+
 class DeadlineExceeded(SynthError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = "DEADLINE_EXCEEDED"
@@ -136,7 +143,8 @@ def _all_subclasses(cls: type[SynthError]) -> list[type[SynthError]]:
 
 def error_class_for(reason: str, code: grpc.StatusCode) -> type[SynthError]:
     """The most specific error class for a reason (falling back on the status code)."""
-    for cls in [SynthError, *_all_subclasses(SynthError)]:
+    candidates: list[type[SynthError]] = [SynthError, *_all_subclasses(SynthError)]
+    for cls in candidates:
         if cls.reason == reason:
             return cls
     for cls in _all_subclasses(SynthError):

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import pyarrow as pa
@@ -25,7 +25,7 @@ from synth.errors import FieldViolation, InvalidSchema
 SCHEMA_FORMAT_VERSION = 1
 
 
-class ColumnKind(str, Enum):
+class ColumnKind(StrEnum):
     """How a column is modelled."""
 
     NUMERICAL = "numerical"
@@ -36,7 +36,7 @@ class ColumnKind(str, Enum):
     PII = "pii"  # direct identifiers: never modelled, replaced by fake values
 
 
-class Tag(str, Enum):
+class Tag(StrEnum):
     """Sensitivity tags the owner sets; the evaluators use them to pick attack columns."""
 
     PII = "pii"
@@ -45,10 +45,27 @@ class Tag(str, Enum):
 
 
 #: Arrow types a source column may have, by the name `str(pa_type)` gives.
-SUPPORTED_TYPE_NAMES = (
-    "int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float double bool "
-    "string large_string date32[day] timestamp[s] timestamp[ms] timestamp[us] timestamp[ns]"
-).split()
+SUPPORTED_TYPE_NAMES = [
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float",
+    "double",
+    "bool",
+    "string",
+    "large_string",
+    "date32[day]",
+    "timestamp[s]",
+    "timestamp[ms]",
+    "timestamp[us]",
+    "timestamp[ns]",
+]
 
 
 def is_supported_type(t: pa.DataType) -> bool:
@@ -137,7 +154,16 @@ class ColumnSchema:
 
     @classmethod
     def from_json_dict(cls, d: Mapping[str, Any]) -> ColumnSchema:
-        unknown = set(d) - {"name", "kind", "arrow_type", "nullable", "lower", "upper", "categories", "tags"}
+        unknown = set(d) - {
+            "name",
+            "kind",
+            "arrow_type",
+            "nullable",
+            "lower",
+            "upper",
+            "categories",
+            "tags",
+        }
         name = str(d.get("name", ""))
         if unknown:
             raise InvalidSchema(f"column {name!r}: unknown keys {sorted(unknown)}")
@@ -179,7 +205,9 @@ class ColumnSchema:
             if self.kind not in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
                 raise InvalidSchema(f"{where}: bounds only apply to numerical and datetime columns")
             if not self.lower < self.upper:
-                raise InvalidSchema(f"{where}: lower bound {self.lower} must be below upper {self.upper}")
+                raise InvalidSchema(
+                    f"{where}: lower bound {self.lower} must be below upper {self.upper}"
+                )
         if self.categories is not None:
             if self.kind not in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN):
                 raise InvalidSchema(f"{where}: categories only apply to categorical columns")
@@ -202,7 +230,9 @@ def _bound_from_json(v: Any, kind: ColumnKind, name: str) -> float | None:
         try:
             dt = datetime.fromisoformat(v)
         except ValueError as exc:
-            raise InvalidSchema(f"column {name!r}: bound {v!r} is not an ISO-8601 date-time") from exc
+            raise InvalidSchema(
+                f"column {name!r}: bound {v!r} is not an ISO-8601 date-time"
+            ) from exc
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         return dt.timestamp()
@@ -294,11 +324,17 @@ class TableSchema:
             actual = type_to_name(table.schema.field(col.name).type)
             if actual != col.arrow_type:
                 violations.append(
-                    FieldViolation(f"columns.{col.name}.arrow_type", f"table has {actual}, schema says {col.arrow_type}")
+                    FieldViolation(
+                        f"columns.{col.name}.arrow_type",
+                        f"table has {actual}, schema says {col.arrow_type}",
+                    )
                 )
             if not col.nullable and table.column(col.name).null_count:
                 violations.append(
-                    FieldViolation(f"columns.{col.name}.nullable", "column has nulls but is declared not nullable")
+                    FieldViolation(
+                        f"columns.{col.name}.nullable",
+                        "column has nulls but is declared not nullable",
+                    )
                 )
         if violations:
             raise InvalidSchema(
@@ -309,7 +345,16 @@ class TableSchema:
 
 
 _ID_NAME_HINTS = ("id", "uuid", "key")
-_PII_NAME_HINTS = ("email", "e_mail", "phone", "ssn", "first_name", "last_name", "full_name", "address")
+_PII_NAME_HINTS = (
+    "email",
+    "e_mail",
+    "phone",
+    "ssn",
+    "first_name",
+    "last_name",
+    "full_name",
+    "address",
+)
 
 
 def infer_schema(table: pa.Table, *, id_uniqueness: float = 0.999) -> TableSchema:
@@ -347,7 +392,9 @@ def infer_schema(table: pa.Table, *, id_uniqueness: float = 0.999) -> TableSchem
         else:
             kind = ColumnKind.NUMERICAL
         tags = (Tag.PII,) if kind is ColumnKind.PII else ()
-        cols.append(ColumnSchema(name=name, kind=kind, arrow_type=str(t), nullable=nullable, tags=tags))
+        cols.append(
+            ColumnSchema(name=name, kind=kind, arrow_type=str(t), nullable=nullable, tags=tags)
+        )
     return TableSchema(columns=tuple(cols))
 
 

@@ -146,7 +146,9 @@ def _read_csv(source: bytes | str | os.PathLike[str]) -> pa.Table:
             raise_if_empty=False,
         )
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        raise InvalidTable(f"the CSV could not be parsed ({exc}); check its delimiter and quoting") from exc
+        raise InvalidTable(
+            f"the CSV could not be parsed ({exc}); check its delimiter and quoting"
+        ) from exc
     return df.to_arrow()
 
 
@@ -158,16 +160,16 @@ def _check_names(names: list[str]) -> None:
         raise InvalidTable(f"column(s) at position {empty} have no name; name every column")
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise InvalidTable(f"duplicate column names: {', '.join(dup)}; rename them so each is unique")
+        raise InvalidTable(
+            f"duplicate column names: {', '.join(dup)}; rename them so each is unique"
+        )
 
 
 def check_source_table(table: pa.Table) -> None:
     _check_names(table.column_names)
     if table.num_rows == 0:
         raise InvalidTable("the table has no rows: a source needs at least one row")
-    bad = [
-        f"{f.name} ({f.type})" for f in table.schema if not is_supported_type(f.type)
-    ]
+    bad = [f"{f.name} ({f.type})" for f in table.schema if not is_supported_type(f.type)]
     if bad:
         raise InvalidTable(
             "unsupported column types: "
@@ -175,7 +177,11 @@ def check_source_table(table: pa.Table) -> None:
             + "; supported are integers, floats, booleans, strings, dates and timestamps "
             "(cast or drop the others)"
         )
-    all_null = [f.name for f, col in zip(table.schema, table.columns, strict=True) if col.null_count == table.num_rows]
+    all_null = [
+        f.name
+        for f, col in zip(table.schema, table.columns, strict=True)
+        if col.null_count == table.num_rows
+    ]
     if all_null and table.num_rows > 0 and len(all_null) == table.num_columns:
         raise InvalidTable("every column is entirely null: there is nothing to learn from")
 
@@ -183,9 +189,11 @@ def check_source_table(table: pa.Table) -> None:
 def normalize_table(table: pa.Table) -> pa.Table:
     """One chunk per column, plain strings for dictionary/large strings, no schema metadata."""
     fields = [pa.field(f.name, normalize_type(f.type)) for f in table.schema]
-    table = table.cast(pa.schema(fields)) if any(
-        f.type != normalize_type(f.type) for f in table.schema
-    ) else table
+    table = (
+        table.cast(pa.schema(fields))
+        if any(f.type != normalize_type(f.type) for f in table.schema)
+        else table
+    )
     return table.replace_schema_metadata(None).combine_chunks()
 
 
@@ -201,14 +209,12 @@ def fingerprint(table: pa.Table) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def split_holdout(
-    table: pa.Table, *, fraction: float, seed: int
-) -> tuple[pa.Table, pa.Table]:
+def split_holdout(table: pa.Table, *, fraction: float, seed: int) -> tuple[pa.Table, pa.Table]:
     """Split rows at random into (train, holdout); the same seed gives the same split."""
     if not 0.0 <= fraction < 1.0:
         raise InvalidTable(f"holdout fraction must be in [0, 1), got {fraction}")
     n = table.num_rows
-    n_hold = int(round(n * fraction))
+    n_hold = round(n * fraction)
     if fraction > 0 and n - n_hold < 1:
         raise InvalidTable(f"a {fraction:.0%} holdout leaves no training rows out of {n}")
     rng = np.random.default_rng(seed)
@@ -231,7 +237,10 @@ def write_parquet_atomic(
     Returns the number of rows written. `metadata` goes into the file's
     key-value metadata (lineage).
     """
-    md = {**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in (metadata or {}).items()}}
+    md = {
+        **(schema.metadata or {}),
+        **{k.encode(): v.encode() for k, v in (metadata or {}).items()},
+    }
     schema = schema.with_metadata(md)
     rows = 0
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression=compression) as writer:

@@ -1,0 +1,239 @@
+"""Job records: creation with idempotency, forward-only state moves, watchers.
+
+States only move forward (QUEUED → RUNNING → a final state). Every change
+wakes the watchers, so WatchJob streams progress without polling the
+database in a tight loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, update
+
+from generators.base import Progress
+from synth.core import ledger as ledger_ops
+from synth.core.names import new_id
+from synth.core.pages import Page, decode_token, encode_token
+from synth.core.records import JobKind, JobRecord, JobState
+from synth.errors import IdempotencyConflict, NotFound, SynthError
+from synth.store.metadata import MetadataStore
+from synth.store.tables import jobs
+
+_ALLOWED = {
+    JobState.QUEUED: {JobState.RUNNING, JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED},
+    JobState.RUNNING: {
+        JobState.SUCCEEDED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+        JobState.INTERRUPTED,
+    },
+}
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class JobStore:
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+        self._changed = threading.Condition()
+        self._version = 0
+
+    # --- creation --------------------------------------------------------------
+
+    def find_idempotent(
+        self, conn: Connection, kind: JobKind, key: str, request: dict[str, Any]
+    ) -> JobRecord | None:
+        """The job made earlier with this key, if the request is the same; else a conflict."""
+        if not key:
+            return None
+        row = conn.execute(
+            select(jobs).where(and_(jobs.c.kind == kind.value, jobs.c.idempotency_key == key))
+        ).first()
+        if row is None:
+            return None
+        job = JobRecord.from_row(row)
+        if job.request_hash != request_hash(request):
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was used for a different {kind.value.lower()} request "
+                f"(jobs/{job.id}); use a new key for a new request",
+                metadata={"job": f"jobs/{job.id}"},
+            )
+        return job
+
+    def create(
+        self, conn: Connection, kind: JobKind, target: str, request: dict[str, Any], key: str
+    ) -> JobRecord:
+        now = time.time()
+        job_id = new_id("j")
+        conn.execute(
+            jobs.insert().values(
+                id=job_id,
+                kind=kind.value,
+                state=JobState.QUEUED.value,
+                target=target,
+                request_json=json.dumps(request, sort_keys=True, default=str),
+                request_hash=request_hash(request),
+                idempotency_key=key or None,
+                create_time=now,
+                phase="queued",
+            )
+        )
+        row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
+        return JobRecord.from_row(row)
+
+    # --- reads -------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        with self.store.transaction() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"job 'jobs/{job_id}' does not exist")
+        return JobRecord.from_row(row)
+
+    def list(
+        self, *, page_size: int, token: str, target: str = "", state: JobState | None = None
+    ) -> Page[JobRecord]:
+        offset = decode_token(token)
+        q = select(jobs).order_by(jobs.c.create_time.desc(), jobs.c.id)
+        if target:
+            q = q.where(jobs.c.target == target)
+        if state is not None:
+            q = q.where(jobs.c.state == state.value)
+        with self.store.transaction() as conn:
+            rows = conn.execute(q.offset(offset).limit(page_size + 1)).all()
+        items = [JobRecord.from_row(r) for r in rows[:page_size]]
+        return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")
+
+    # --- state moves ---------------------------------------------------------------
+
+    def _move(
+        self, job_id: str, new: JobState, *, only_from: JobState | None = None, **values: Any
+    ) -> bool:
+        """Move to `new` if allowed from the current state; False if the job already moved on."""
+        with self.store.transaction() as conn:
+            row = conn.execute(select(jobs.c.state).where(jobs.c.id == job_id)).first()
+            if row is None:
+                raise NotFound(f"job 'jobs/{job_id}' does not exist")
+            current = JobState(row.state)
+            if new not in _ALLOWED.get(current, set()) or (
+                only_from is not None and current != only_from
+            ):
+                return False
+            if new.final:
+                values.setdefault("end_time", time.time())
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=new.value, **values))
+            if (
+                new in (JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED)
+                and not conn.execute(
+                    select(jobs.c.touched_data).where(jobs.c.id == job_id)
+                ).scalar_one()
+            ):
+                ledger_ops.refund(conn, job_id)
+        self._notify()
+        return True
+
+    def start(self, job_id: str) -> bool:
+        return self._move(job_id, JobState.RUNNING, start_time=time.time(), phase="starting")
+
+    def mark_touched(self, job_id: str) -> None:
+        """Record that the job is about to read source rows: its charge is final from now on."""
+        with self.store.transaction() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(touched_data=True))
+
+    def progress(self, job_id: str, p: Progress) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                update(jobs)
+                .where(and_(jobs.c.id == job_id, jobs.c.state == JobState.RUNNING.value))
+                .values(
+                    phase=p.phase,
+                    fraction=max(0.0, min(1.0, p.fraction)),
+                    epsilon_spent=p.epsilon_spent,
+                    message=p.message,
+                    metrics_json=json.dumps({k: float(v) for k, v in p.metrics.items()}),
+                )
+            )
+        self._notify()
+
+    def succeed(self, job_id: str, result: str, message: str = "") -> bool:
+        return self._move(
+            job_id, JobState.SUCCEEDED, result=result, fraction=1.0, phase="done", message=message
+        )
+
+    def fail(self, job_id: str, err: BaseException) -> bool:
+        if isinstance(err, SynthError):
+            code, reason, msg = err.code.name, err.reason, err.message
+        else:
+            code, reason, msg = "INTERNAL", "INTERNAL", f"{type(err).__name__}: {err}"
+        return self._move(
+            job_id, JobState.FAILED, error_code=code, error_reason=reason, error_message=msg
+        )
+
+    def cancel(
+        self, job_id: str, message: str = "cancelled by request", *, only_if_queued: bool = False
+    ) -> bool:
+        return self._move(
+            job_id,
+            JobState.CANCELLED,
+            only_from=JobState.QUEUED if only_if_queued else None,
+            error_code="CANCELLED",
+            error_reason="CANCELLED",
+            error_message=message,
+        )
+
+    def interrupt(self, job_id: str, message: str) -> bool:
+        return self._move(
+            job_id,
+            JobState.INTERRUPTED,
+            error_code="ABORTED",
+            error_reason="INTERRUPTED",
+            error_message=message,
+        )
+
+    def recover_after_restart(self) -> Sequence[str]:
+        """Jobs left QUEUED or RUNNING by a previous process are INTERRUPTED, not running forever."""
+        with self.store.transaction() as conn:
+            ids = [
+                r.id
+                for r in conn.execute(
+                    select(jobs.c.id).where(
+                        jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value])
+                    )
+                )
+            ]
+        for job_id in ids:
+            self.interrupt(job_id, "the server stopped before this job finished; submit it again")
+        return ids
+
+    # --- watching --------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    def watch(
+        self, job_id: str, *, alive: Any = lambda: True, poll: float = 1.0
+    ) -> Iterator[JobRecord]:
+        """Yield the job now and after each change, until it is final or `alive()` is false."""
+        last: JobRecord | None = None
+        while alive():
+            with self._changed:
+                seen = self._version
+            job = self.get(job_id)
+            if job != last:
+                yield job
+                last = job
+            if job.state.final:
+                return
+            with self._changed:
+                if self._version == seen:
+                    self._changed.wait(timeout=poll)

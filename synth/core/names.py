@@ -1,0 +1,49 @@
+"""Resource names ("sources/adult", "models/m-3f2a...") and fresh ids."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from synth.errors import FieldViolation, InvalidArgument
+
+SOURCE_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_COLLECTIONS = ("sources", "models", "datasets", "jobs", "evaluations")
+
+
+def new_id(prefix: str) -> str:
+    """A short random id with a readable prefix, e.g. "m-5b1c0e9a7d3f"."""
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+def check_source_id(source_id: str) -> str:
+    if not SOURCE_ID.match(source_id):
+        raise InvalidArgument(
+            f"source id {source_id!r} is not valid: use 1-63 lower-case letters, digits "
+            "and '-', starting with a letter (e.g. 'adult-2024')",
+            violations=[FieldViolation("header.source_id", "must match [a-z][a-z0-9-]{0,62}")],
+        )
+    return source_id
+
+
+def parse_name(name: str, collection: str, *, field: str = "name") -> str:
+    """The id in "collection/id"; a bare id is accepted too."""
+    assert collection in _COLLECTIONS
+    if not name:
+        raise InvalidArgument(
+            f"{field} is required (e.g. '{collection}/ID')",
+            violations=[FieldViolation(field, "required")],
+        )
+    head, sep, tail = name.partition("/")
+    if sep and head == collection and tail and "/" not in tail:
+        return tail
+    if not sep:
+        return name
+    raise InvalidArgument(
+        f"{field} {name!r} is not a {collection[:-1]} name; expected '{collection}/ID'",
+        violations=[FieldViolation(field, f"expected {collection}/ID")],
+    )
+
+
+def name_of(collection: str, rid: str) -> str:
+    return f"{collection}/{rid}"

@@ -1,0 +1,47 @@
+"""Page tokens for list calls: opaque to clients, an offset inside."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from synth.errors import FieldViolation, InvalidArgument
+
+T = TypeVar("T")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str
+
+
+def page_size(requested: int) -> int:
+    if requested < 0:
+        raise InvalidArgument(
+            "page_size must not be negative", violations=[FieldViolation("page_size", "negative")]
+        )
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def decode_token(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        offset = int(value)
+        if kind != "o" or offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(
+            "page_token is not one this server issued; start again with an empty token",
+            violations=[FieldViolation("page_token", "invalid")],
+        ) from exc

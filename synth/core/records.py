@@ -1,0 +1,192 @@
+"""Plain records of the stored resources; the server converts them to protos."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Row
+
+from synth.schema import TableSchema
+
+
+class JobKind(StrEnum):
+    TRAIN = "TRAIN"
+    GENERATE = "GENERATE"
+    EVALUATE = "EVALUATE"
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"
+
+    @property
+    def final(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    id: str
+    display_name: str
+    fingerprint: str
+    schema: TableSchema
+    schema_version: int
+    row_count: int
+    train_rows: int
+    holdout_rows: int
+    holdout_fraction: float
+    split_seed: int
+    epsilon_cap: float
+    delta_cap: float
+    allow_non_private: bool
+    size_bytes: int
+    create_time: float
+
+    @classmethod
+    def from_row(cls, r: Row[Any]) -> SourceRecord:
+        m = r._mapping
+        return cls(
+            id=m["id"],
+            display_name=m["display_name"],
+            fingerprint=m["fingerprint"],
+            schema=TableSchema.from_json(m["schema_json"]),
+            schema_version=m["schema_version"],
+            row_count=m["row_count"],
+            train_rows=m["train_rows"],
+            holdout_rows=m["holdout_rows"],
+            holdout_fraction=m["holdout_fraction"],
+            split_seed=m["split_seed"],
+            epsilon_cap=m["epsilon_cap"],
+            delta_cap=m["delta_cap"],
+            allow_non_private=m["allow_non_private"],
+            size_bytes=m["size_bytes"],
+            create_time=m["create_time"],
+        )
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    id: str
+    source_id: str
+    job_id: str
+    model_id: str
+    purpose: str
+    mechanism: str
+    epsilon: float
+    delta: float
+    refunded: bool
+    create_time: float
+
+    @classmethod
+    def from_row(cls, r: Row[Any]) -> LedgerRecord:
+        return cls(**dict(r._mapping))
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    source_id: str
+    epsilon_cap: float
+    delta_cap: float
+    epsilon_spent: float
+    delta_spent: float
+    entries: list[LedgerRecord] = field(default_factory=list)
+
+    @property
+    def epsilon_remaining(self) -> float:
+        return max(0.0, self.epsilon_cap - self.epsilon_spent)
+
+    @property
+    def delta_remaining(self) -> float:
+        return max(0.0, self.delta_cap - self.delta_spent)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: str
+    source_id: str
+    source_fingerprint: str
+    generator: str
+    generator_version: str
+    params: dict[str, Any]
+    epsilon: float | None
+    delta: float | None
+    accountant: str
+    spends: list[dict[str, Any]]
+    details: dict[str, float]
+    train_rows: int
+    job_id: str
+    display_name: str
+    artifact: str
+    create_time: float
+
+    @classmethod
+    def from_row(cls, r: Row[Any]) -> ModelRecord:
+        m = dict(r._mapping)
+        return cls(
+            params=json.loads(m.pop("params_json")),
+            spends=json.loads(m.pop("spends_json")),
+            details=json.loads(m.pop("details_json")),
+            **m,
+        )
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    model_id: str
+    source_id: str
+    rows: int
+    seed: int
+    size_bytes: int
+    lineage: dict[str, str]
+    job_id: str
+    display_name: str
+    artifact: str
+    create_time: float
+
+    @classmethod
+    def from_row(cls, r: Row[Any]) -> DatasetRecord:
+        m = dict(r._mapping)
+        return cls(lineage=json.loads(m.pop("lineage_json")), **m)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: JobKind
+    state: JobState
+    target: str
+    request: dict[str, Any]
+    request_hash: str
+    idempotency_key: str | None
+    result: str
+    phase: str
+    fraction: float
+    epsilon_spent: float
+    message: str
+    metrics: dict[str, float]
+    error_code: str
+    error_reason: str
+    error_message: str
+    touched_data: bool
+    create_time: float
+    start_time: float | None
+    end_time: float | None
+
+    @classmethod
+    def from_row(cls, r: Row[Any]) -> JobRecord:
+        m = dict(r._mapping)
+        return cls(
+            kind=JobKind(m.pop("kind")),
+            state=JobState(m.pop("state")),
+            request=json.loads(m.pop("request_json")),
+            metrics=json.loads(m.pop("metrics_json")),
+            **m,
+        )

@@ -1,0 +1,266 @@
+"""Registering sources: validate, fingerprint, infer a schema, split, store.
+
+Nothing is written until the table has passed every check, and then the
+stored parts and the metadata row appear together or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from synth.core.config import ServiceConfig
+from synth.core.names import check_source_id
+from synth.core.pages import Page, decode_token, encode_token
+from synth.core.records import SourceRecord
+from synth.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgument, NotFound
+from synth.schema import TableSchema, infer_schema, merge_declarations
+from synth.store.artifacts import ArtifactStore
+from synth.store.metadata import MetadataStore
+from synth.store.tables import datasets, models, sources
+from synth.tables import TableFormat, fingerprint, read_table, split_holdout, write_parquet_atomic
+
+TRAIN_FILE = "train.parquet"
+HOLDOUT_FILE = "holdout.parquet"
+
+
+@dataclass(frozen=True)
+class RegisterRequest:
+    source_id: str
+    epsilon: float
+    delta: float
+    display_name: str = ""
+    fmt: TableFormat | None = None
+    uri: str = ""
+    holdout_fraction: float | None = None
+    split_seed: int | None = None
+    schema: TableSchema | None = None
+    allow_non_private: bool = False
+    size_bytes: int = 0
+
+
+def validate_register(req: RegisterRequest, config: ServiceConfig) -> None:
+    """Check the header before any byte of the table is read."""
+    check_source_id(req.source_id)
+    v = []
+    if not (math.isfinite(req.epsilon) and req.epsilon > 0):
+        v.append(FieldViolation("header.budget.epsilon", "must be a positive number"))
+    if not (0 < req.delta < 1):
+        v.append(FieldViolation("header.budget.delta", "must be in (0, 1), e.g. 1e-6"))
+    h = req.holdout_fraction
+    if h is not None and not (0 <= h <= 0.9):
+        v.append(FieldViolation("header.holdout_fraction", "must be in [0, 0.9]"))
+    if req.size_bytes > config.max_source_bytes:
+        v.append(
+            FieldViolation(
+                "header.size_bytes", f"over the limit of {config.max_source_bytes:,} bytes"
+            )
+        )
+    if v:
+        raise InvalidArgument(
+            "the registration header is not valid: "
+            + "; ".join(f"{x.field} {x.description}" for x in v),
+            violations=v,
+        )
+
+
+def uri_to_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path if parsed.scheme else uri)
+    raise InvalidArgument(
+        f"URI scheme {parsed.scheme!r} is not supported here; give a path or file:// URI the server can read",
+        violations=[FieldViolation("header.uri", "unsupported scheme")],
+    )
+
+
+class SourceService:
+    def __init__(
+        self, config: ServiceConfig, meta: MetadataStore, artifacts: ArtifactStore
+    ) -> None:
+        self.config = config
+        self.meta = meta
+        self.artifacts = artifacts
+
+    def register(
+        self,
+        req: RegisterRequest,
+        payload: Path | None,
+        *,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> SourceRecord:
+        """Register `payload` (an uploaded file) or the file `req.uri` names."""
+        validate_register(req, self.config)
+        self._refuse_existing(req.source_id)
+        if req.uri and payload is not None:
+            raise InvalidArgument("send either a uri or table bytes, not both")
+        path = uri_to_path(req.uri) if req.uri else payload
+        if path is None:
+            raise InvalidArgument(
+                "no table: send chunks of a Parquet or CSV file after the header, or set header.uri"
+            )
+        table = read_table(path, fmt=req.fmt, max_bytes=self.config.max_source_bytes)
+        schema = merge_declarations(infer_schema(table), req.schema)
+        schema.check_table(table)
+        fp = fingerprint(table)
+        holdout = (
+            self.config.default_holdout_fraction
+            if req.holdout_fraction is None
+            else req.holdout_fraction
+        )
+        seed = req.split_seed if req.split_seed is not None else secrets.randbits(62)
+        train, hold = split_holdout(table, fraction=holdout, seed=seed)
+        if train.num_rows < 2:
+            raise InvalidArgument(
+                f"the table has {table.num_rows} row(s); a source needs at least 2 training rows"
+            )
+        if not alive():
+            raise Cancelled("the client went away before the source was stored")
+        size = path.stat().st_size
+        return self._store(req, schema, fp, seed, holdout, train, hold, size, alive)
+
+    def _refuse_existing(self, source_id: str) -> None:
+        with self.meta.transaction() as conn:
+            row = conn.execute(select(sources.c.deleted).where(sources.c.id == source_id)).first()
+        if row is not None:
+            extra = " (it was deleted; its ledger is kept for audit)" if row.deleted else ""
+            raise AlreadyExists(
+                f"source 'sources/{source_id}' already exists{extra}; choose another id"
+            )
+
+    def _store(
+        self,
+        req: RegisterRequest,
+        schema: TableSchema,
+        fp: str,
+        seed: int,
+        holdout: float,
+        train: pa.Table,
+        hold: pa.Table,
+        size: int,
+        alive: Callable[[], bool],
+    ) -> SourceRecord:
+        rel = self.artifacts.source_dir(req.source_id)
+        record = SourceRecord(
+            id=req.source_id,
+            display_name=req.display_name,
+            fingerprint=fp,
+            schema=schema,
+            schema_version=1,
+            row_count=train.num_rows + hold.num_rows,
+            train_rows=train.num_rows,
+            holdout_rows=hold.num_rows,
+            holdout_fraction=holdout,
+            split_seed=seed,
+            epsilon_cap=req.epsilon,
+            delta_cap=req.delta,
+            allow_non_private=req.allow_non_private,
+            size_bytes=size,
+            create_time=time.time(),
+        )
+        try:
+            with self.meta.transaction() as conn, self.artifacts.staged_dir(rel) as staging:
+                arrow_schema = schema.arrow_schema()
+                write_parquet_atomic(staging / TRAIN_FILE, train.cast(arrow_schema), arrow_schema)
+                write_parquet_atomic(staging / HOLDOUT_FILE, hold.cast(arrow_schema), arrow_schema)
+                values = {k: v for k, v in record.__dict__.items() if k != "schema"}
+                conn.execute(
+                    sources.insert().values(schema_json=schema.to_json(indent=None), **values)
+                )
+                if not alive():
+                    raise Cancelled("the client went away before the source was stored")
+        except IntegrityError as exc:
+            self._remove_orphan(req.source_id)
+            raise AlreadyExists(
+                f"source 'sources/{req.source_id}' already exists; choose another id"
+            ) from exc
+        except FileExistsError as exc:
+            self._remove_orphan(req.source_id)
+            raise AlreadyExists(
+                f"source 'sources/{req.source_id}' is being registered by another call"
+            ) from exc
+        except BaseException:
+            self._remove_orphan(req.source_id)
+            raise
+        return record
+
+    def _remove_orphan(self, source_id: str) -> None:
+        """Stored parts without a committed metadata row are leftovers of a failed write."""
+        with self.meta.transaction() as conn:
+            known = conn.execute(select(sources.c.id).where(sources.c.id == source_id)).first()
+        if known is None:
+            self.artifacts.remove(self.artifacts.source_dir(source_id))
+
+    # --- reads and updates ------------------------------------------------------------
+
+    def get(self, source_id: str) -> SourceRecord:
+        with self.meta.transaction() as conn:
+            row = conn.execute(
+                select(sources).where(sources.c.id == source_id, sources.c.deleted.is_(False))
+            ).first()
+        if row is None:
+            raise NotFound(f"source 'sources/{source_id}' does not exist")
+        return SourceRecord.from_row(row)
+
+    def list(self, *, page_size: int, token: str) -> Page[SourceRecord]:
+        offset = decode_token(token)
+        with self.meta.transaction() as conn:
+            rows = conn.execute(
+                select(sources)
+                .where(sources.c.deleted.is_(False))
+                .order_by(sources.c.create_time, sources.c.id)
+                .offset(offset)
+                .limit(page_size + 1)
+            ).all()
+        items = [SourceRecord.from_row(r) for r in rows[:page_size]]
+        return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")
+
+    def read_part(self, record: SourceRecord, part: str) -> pa.Table:
+        """The stored train or holdout rows (for jobs; never sent to clients)."""
+        name = {"train": TRAIN_FILE, "holdout": HOLDOUT_FILE}[part]
+        return pq.read_table(self.artifacts.path(f"{self.artifacts.source_dir(record.id)}/{name}"))
+
+    def update_schema(self, source_id: str, schema: TableSchema) -> SourceRecord:
+        record = self.get(source_id)
+        if schema.names != record.schema.names:
+            raise InvalidArgument(
+                f"the schema's columns {schema.names} must be the source's columns {record.schema.names}, in order"
+            )
+        merged = merge_declarations(record.schema, schema)
+        with self.meta.transaction() as conn:
+            conn.execute(
+                update(sources)
+                .where(sources.c.id == source_id)
+                .values(
+                    schema_json=merged.to_json(indent=None),
+                    schema_version=sources.c.schema_version + 1,
+                )
+            )
+        return self.get(source_id)
+
+    def delete(self, source_id: str) -> None:
+        """Remove the stored rows, models and datasets; keep the ledger for audit."""
+        self.get(source_id)
+        with self.meta.transaction() as conn:
+            model_rows = conn.execute(
+                select(models.c.artifact).where(models.c.source_id == source_id)
+            ).all()
+            dataset_rows = conn.execute(
+                select(datasets.c.artifact).where(datasets.c.source_id == source_id)
+            ).all()
+            conn.execute(datasets.delete().where(datasets.c.source_id == source_id))
+            conn.execute(models.delete().where(models.c.source_id == source_id))
+            conn.execute(update(sources).where(sources.c.id == source_id).values(deleted=True))
+        for r in [*model_rows, *dataset_rows]:
+            self.artifacts.remove(r.artifact)
+        self.artifacts.remove(self.artifacts.source_dir(source_id))

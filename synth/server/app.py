@@ -1,0 +1,158 @@
+"""Starting and stopping the gRPC server: health, reflection, graceful shutdown.
+
+Shutdown order: health answers NOT_SERVING first (load balancers stop
+sending), watch streams end, in-flight calls drain for the grace period,
+then running jobs are interrupted and recorded as INTERRUPTED.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from synth.core.config import ServiceConfig
+from synth.core.service import SynthService
+from synth.server.errors import ErrorInterceptor
+from synth.server.servicers import DatasetServicer, JobServicer, ModelServicer, SourceServicer
+from synth.v1 import (
+    datasets_pb2,
+    datasets_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
+    sources_pb2,
+    sources_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+ServerConfig = ServiceConfig
+
+SERVICE_NAMES = tuple(
+    m.DESCRIPTOR.services_by_name[n].full_name
+    for m, n in (
+        (sources_pb2, "SourceService"),
+        (models_pb2, "ModelService"),
+        (datasets_pb2, "DatasetService"),
+        (jobs_pb2, "JobService"),
+    )
+)
+
+_MAX_MESSAGE = 8 * 1024 * 1024
+
+
+class RunningServer:
+    """A started server: its address, the service behind it, and `stop()`."""
+
+    def __init__(
+        self,
+        server: grpc.Server,
+        port: int,
+        host: str,
+        svc: SynthService,
+        health_servicer: health.HealthServicer,
+    ) -> None:
+        self.server = server
+        self.port = port
+        self.host = host
+        self.service = svc
+        self.health = health_servicer
+        self.shutting_down = threading.Event()
+        self._stopped = threading.Event()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        if self._stopped.is_set():
+            return
+        self.health.enter_graceful_shutdown()
+        self.shutting_down.set()
+        self.server.stop(grace).wait()
+        self.service.close(wait=True)
+        self._stopped.set()
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_server(
+    data_dir: str | Path,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    config: ServiceConfig | None = None,
+    max_workers: int = 32,
+) -> RunningServer:
+    """Start a server on `host:port` (0 picks a free port) over the data folder."""
+    cfg = (
+        replace(config, data_dir=Path(data_dir))
+        if config
+        else ServiceConfig(data_dir=Path(data_dir))
+    )
+    svc = SynthService(cfg)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="synth-rpc"),
+        interceptors=[ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_send_message_length", _MAX_MESSAGE),
+        ],
+    )
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    running_port = server.add_insecure_port(f"{host}:{port}")
+    running = RunningServer(server, running_port, host, svc, health_servicer)
+    sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceServicer(svc), server)
+    models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(svc), server)
+    datasets_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(svc), server)
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(svc, running.shutting_down), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    server.start()
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    for name in SERVICE_NAMES:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("synth serving on %s (data in %s)", running.address, cfg.data_dir)
+    return running
+
+
+def serve_forever(
+    data_dir: str | Path,
+    *,
+    port: int = 50051,
+    host: str = "127.0.0.1",
+    config: ServiceConfig | None = None,
+    grace: float = 10.0,
+) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    running = start_server(data_dir, port=port, host=host, config=config)
+    print(f"synth serving on {running.address} (data in {Path(data_dir).resolve()})", flush=True)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        threading.Thread(target=running.stop, args=(grace,), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    running.wait()

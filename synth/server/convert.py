@@ -1,0 +1,200 @@
+"""Records and schemas to protos and back."""
+
+from __future__ import annotations
+
+from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf.json_format import MessageToDict
+
+from synth.core.names import name_of
+from synth.core.records import BudgetStatus, DatasetRecord, JobRecord, ModelRecord, SourceRecord
+from synth.errors import InvalidSchema
+from synth.schema import ColumnKind, ColumnSchema, TableSchema, Tag
+from synth.v1 import common_pb2, datasets_pb2, jobs_pb2, models_pb2, schema_pb2, sources_pb2
+
+_KIND_TO_PB = {
+    ColumnKind.NUMERICAL: schema_pb2.NUMERICAL,
+    ColumnKind.CATEGORICAL: schema_pb2.CATEGORICAL,
+    ColumnKind.DATETIME: schema_pb2.DATETIME,
+    ColumnKind.BOOLEAN: schema_pb2.BOOLEAN,
+    ColumnKind.ID: schema_pb2.ID,
+    ColumnKind.PII: schema_pb2.PII,
+}
+_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
+
+
+def ts(seconds: float | None) -> timestamp_pb2.Timestamp | None:
+    if seconds is None:
+        return None
+    t = timestamp_pb2.Timestamp()
+    t.FromNanoseconds(int(seconds * 1e9))
+    return t
+
+
+def schema_to_pb(schema: TableSchema) -> schema_pb2.TableSchema:
+    cols = []
+    for c in schema.columns:
+        pb = schema_pb2.ColumnSchema(
+            name=c.name,
+            kind=_KIND_TO_PB[c.kind],
+            arrow_type=c.arrow_type,
+            nullable=c.nullable,
+            tags=[t.value for t in c.tags],
+        )
+        if c.lower is not None:
+            pb.lower = c.lower
+        if c.upper is not None:
+            pb.upper = c.upper
+        if c.categories is not None:
+            pb.categories.values.extend(c.categories)
+        cols.append(pb)
+    return schema_pb2.TableSchema(columns=cols, row_count_public=schema.row_count_public)
+
+
+def schema_from_pb(pb: schema_pb2.TableSchema) -> TableSchema:
+    cols = []
+    for c in pb.columns:
+        if c.kind not in _KIND_FROM_PB:
+            raise InvalidSchema(f"column {c.name!r}: set a kind (numerical, categorical, ...)")
+        try:
+            tags = tuple(Tag(t) for t in c.tags)
+        except ValueError as exc:
+            raise InvalidSchema(f"column {c.name!r}: {exc}") from exc
+        col = ColumnSchema(
+            name=c.name,
+            kind=_KIND_FROM_PB[c.kind],
+            arrow_type=c.arrow_type,
+            nullable=c.nullable,
+            lower=c.lower if c.HasField("lower") else None,
+            upper=c.upper if c.HasField("upper") else None,
+            categories=tuple(c.categories.values) if c.HasField("categories") else None,
+            tags=tags,
+        )
+        if col.arrow_type:
+            col.check()
+        cols.append(col)
+    return TableSchema(columns=tuple(cols), row_count_public=True)
+
+
+def source_to_pb(r: SourceRecord) -> sources_pb2.Source:
+    return sources_pb2.Source(
+        name=name_of("sources", r.id),
+        display_name=r.display_name,
+        fingerprint=r.fingerprint,
+        schema=schema_to_pb(r.schema),
+        row_count=r.row_count,
+        train_rows=r.train_rows,
+        holdout_rows=r.holdout_rows,
+        holdout_fraction=r.holdout_fraction,
+        split_seed=r.split_seed,
+        budget_cap=common_pb2.PrivacyBudget(epsilon=r.epsilon_cap, delta=r.delta_cap),
+        allow_non_private=r.allow_non_private,
+        size_bytes=r.size_bytes,
+        create_time=ts(r.create_time),
+        schema_version=r.schema_version,
+    )
+
+
+def budget_to_pb(b: BudgetStatus) -> sources_pb2.Budget:
+    return sources_pb2.Budget(
+        source=name_of("sources", b.source_id),
+        cap=common_pb2.PrivacyBudget(epsilon=b.epsilon_cap, delta=b.delta_cap),
+        spent=common_pb2.PrivacyBudget(epsilon=b.epsilon_spent, delta=b.delta_spent),
+        remaining=common_pb2.PrivacyBudget(epsilon=b.epsilon_remaining, delta=b.delta_remaining),
+        entries=[
+            sources_pb2.LedgerEntry(
+                name=f"sources/{e.source_id}/ledger/{e.id}",
+                job=name_of("jobs", e.job_id),
+                model=name_of("models", e.model_id) if e.model_id else "",
+                spend=common_pb2.PrivacySpend(
+                    purpose=e.purpose, mechanism=e.mechanism, epsilon=e.epsilon, delta=e.delta
+                ),
+                refunded=e.refunded,
+                create_time=ts(e.create_time),
+            )
+            for e in b.entries
+        ],
+    )
+
+
+def struct(d: dict) -> struct_pb2.Struct:  # type: ignore[type-arg]
+    s = struct_pb2.Struct()
+    s.update({k: v for k, v in d.items() if v is not None})
+    return s
+
+
+def struct_to_dict(s: struct_pb2.Struct) -> dict:  # type: ignore[type-arg]
+    d = MessageToDict(s)
+    # JSON numbers arrive as floats; integral values are meant as integers (epochs, sizes).
+    return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in d.items()}
+
+
+def model_to_pb(m: ModelRecord) -> models_pb2.Model:
+    pb = models_pb2.Model(
+        name=name_of("models", m.id),
+        source=name_of("sources", m.source_id),
+        source_fingerprint=m.source_fingerprint,
+        generator=m.generator,
+        generator_version=m.generator_version,
+        params=struct(m.params),
+        accountant=m.accountant,
+        spends=[
+            common_pb2.PrivacySpend(
+                purpose=s["purpose"],
+                mechanism=s["mechanism"],
+                epsilon=s["epsilon"],
+                delta=s["delta"],
+            )
+            for s in m.spends
+        ],
+        train_rows=m.train_rows,
+        job=name_of("jobs", m.job_id),
+        display_name=m.display_name,
+        create_time=ts(m.create_time),
+        privacy_details=m.details,
+    )
+    if m.epsilon is not None:
+        pb.epsilon = m.epsilon
+    if m.delta is not None:
+        pb.delta = m.delta
+    return pb
+
+
+def dataset_to_pb(d: DatasetRecord) -> datasets_pb2.Dataset:
+    return datasets_pb2.Dataset(
+        name=name_of("datasets", d.id),
+        model=name_of("models", d.model_id),
+        source=name_of("sources", d.source_id),
+        rows=d.rows,
+        seed=d.seed,
+        size_bytes=d.size_bytes,
+        lineage=d.lineage,
+        job=name_of("jobs", d.job_id),
+        display_name=d.display_name,
+        create_time=ts(d.create_time),
+    )
+
+
+def job_to_pb(j: JobRecord) -> jobs_pb2.Job:
+    pb = jobs_pb2.Job(
+        name=name_of("jobs", j.id),
+        kind=jobs_pb2.JobKind.Value(j.kind.value),
+        state=jobs_pb2.JobState.Value(j.state.value),
+        progress=jobs_pb2.JobProgress(
+            phase=j.phase,
+            fraction=j.fraction,
+            epsilon_spent=j.epsilon_spent,
+            message=j.message,
+            metrics=j.metrics,
+        ),
+        result=j.result,
+        target=j.target,
+        idempotency_key=j.idempotency_key or "",
+        create_time=ts(j.create_time),
+        start_time=ts(j.start_time),
+        end_time=ts(j.end_time),
+    )
+    if j.error_code:
+        pb.error.CopyFrom(
+            jobs_pb2.JobError(code=j.error_code, reason=j.error_reason, message=j.error_message)
+        )
+    return pb

@@ -1,0 +1,101 @@
+"""One interceptor turns every error into a gRPC status with rich details.
+
+`SynthError`s keep their code and message and gain a `google.rpc.ErrorInfo`
+(reason, domain, metadata), a `BadRequest` with field violations when there
+are any, and a `QuotaFailure` for budget errors. Anything else is a bug: it
+is logged with its traceback and answered INTERNAL without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from synth.errors import BudgetExhausted, SynthError
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "synth.dev"
+
+
+def to_status(exc: SynthError) -> status_pb2.Status:
+    status = status_pb2.Status(code=exc.code.value[0], message=exc.message)
+    info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata)
+    status.details.add().Pack(info)
+    if exc.violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in exc.violations
+            ]
+        )
+        status.details.add().Pack(bad)
+    if isinstance(exc, BudgetExhausted):
+        quota = error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=exc.metadata.get("source", ""), description=exc.message
+                )
+            ]
+        )
+        status.details.add().Pack(quota)
+    return status
+
+
+def _abort(context: grpc.ServicerContext, exc: Exception) -> None:
+    if isinstance(exc, SynthError):
+        context.abort_with_status(rpc_status.to_status(to_status(exc)))
+    if context.code() is not None:  # the handler aborted on purpose
+        raise exc
+    log.exception("unexpected error in a handler")
+    context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
+
+
+class ErrorInterceptor(grpc.ServerInterceptor):
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+
+        def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+            def run(request: Any, context: grpc.ServicerContext) -> Any:
+                try:
+                    return behavior(request, context)
+                except Exception as exc:
+                    _abort(context, exc)
+
+            return run
+
+        def streaming(behavior: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+            def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                try:
+                    yield from behavior(request, context)
+                except Exception as exc:
+                    _abort(context, exc)
+
+            return run
+
+        kw = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kw)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kw)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kw)
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kw)
+        return handler
