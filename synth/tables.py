@@ -116,9 +116,9 @@ def read_table(
 
 def _read_parquet(source: bytes | str | os.PathLike[str]) -> pa.Table:
     try:
-        if isinstance(source, bytes):
-            return pq.read_table(pa.BufferReader(source))
-        return pq.read_table(source)
+        pf = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
+        _check_names(pf.schema_arrow.names)
+        return pf.read()
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise InvalidTable(
             f"the Parquet file is corrupt or truncated ({exc}); re-export it and upload again"

@@ -1,0 +1,110 @@
+"""Raw-stub helpers for the service tests (the SDK has its own tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from synth.v1 import (
+    common_pb2,
+    datasets_pb2,
+    datasets_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
+    sources_pb2,
+    sources_pb2_grpc,
+)
+
+CHUNK = 1 << 20
+
+
+@dataclass
+class Stubs:
+    channel: grpc.Channel
+    sources: sources_pb2_grpc.SourceServiceStub
+    models: models_pb2_grpc.ModelServiceStub
+    datasets: datasets_pb2_grpc.DatasetServiceStub
+    jobs: jobs_pb2_grpc.JobServiceStub
+
+    @classmethod
+    def connect(cls, address: str) -> Stubs:
+        ch = grpc.insecure_channel(address)
+        return cls(
+            ch,
+            sources_pb2_grpc.SourceServiceStub(ch),
+            models_pb2_grpc.ModelServiceStub(ch),
+            datasets_pb2_grpc.DatasetServiceStub(ch),
+            jobs_pb2_grpc.JobServiceStub(ch),
+        )
+
+    def register(
+        self,
+        source_id: str,
+        data: bytes | None,
+        *,
+        epsilon: float = 3.0,
+        delta: float = 1e-6,
+        timeout: float | None = 60,
+        **header: Any,
+    ) -> sources_pb2.Source:
+        return self.sources.RegisterSource(
+            upload(source_id, data, epsilon=epsilon, delta=delta, **header), timeout=timeout
+        )
+
+    def train(self, source: str, epsilon: float | None = 1.0, **kw: Any) -> jobs_pb2.Job:
+        req = models_pb2.TrainRequest(source=source, generator=kw.pop("generator", "dp_marginals"), **kw)
+        if epsilon is not None:
+            req.epsilon = epsilon
+        return self.models.Train(req, timeout=30)
+
+    def wait(self, job: jobs_pb2.Job, timeout: float = 120) -> jobs_pb2.Job:
+        last = job
+        for last in self.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=job.name), timeout=timeout):
+            pass
+        return last
+
+    def generate(self, model: str, rows: int, seed: int | None = None, **kw: Any) -> jobs_pb2.Job:
+        req = datasets_pb2.GenerateRequest(model=model, rows=rows, **kw)
+        if seed is not None:
+            req.seed = seed
+        return self.datasets.Generate(req, timeout=30)
+
+    def download(self, dataset: str) -> bytes:
+        return b"".join(
+            c.data for c in self.datasets.DownloadDataset(datasets_pb2.DownloadDatasetRequest(name=dataset), timeout=120)
+        )
+
+    def budget(self, source: str) -> sources_pb2.Budget:
+        return self.sources.GetBudget(sources_pb2.GetBudgetRequest(name=source))
+
+
+def upload(
+    source_id: str, data: bytes | None, *, epsilon: float, delta: float, **header: Any
+) -> Iterator[sources_pb2.RegisterSourceRequest]:
+    yield sources_pb2.RegisterSourceRequest(
+        header=sources_pb2.RegisterSourceHeader(
+            source_id=source_id, budget=common_pb2.PrivacyBudget(epsilon=epsilon, delta=delta), **header
+        )
+    )
+    if data:
+        for i in range(0, len(data), CHUNK):
+            yield sources_pb2.RegisterSourceRequest(chunk=common_pb2.DataChunk(data=data[i : i + CHUNK], offset=i))
+
+
+def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is None:
+        return None
+    for d in status.details:
+        if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            d.Unpack(info)
+            return info
+    return None

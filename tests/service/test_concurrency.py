@@ -1,0 +1,57 @@
+"""Ten clients at once: the store stays consistent and the cap is never passed."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+
+from synth.v1 import jobs_pb2, sources_pb2
+from tests.service.fixtures import adult_small_csv, data_folder, server, stubs  # noqa: F401
+from tests.service.stubs import Stubs
+
+
+def test_ten_clients_register_and_train_at_once(server, adult_small_csv: bytes) -> None:  # type: ignore[no-untyped-def]
+    def client(i: int) -> tuple[str, int]:
+        s = Stubs.connect(server.address)
+        try:
+            src = s.register(f"client-{i}", adult_small_csv, epsilon=2.0)
+            done = s.wait(s.train(src.name, epsilon=1.0))
+            return src.name, done.state
+        finally:
+            s.channel.close()
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(client, range(10)))
+    assert sorted(n for n, _ in results) == sorted(f"sources/client-{i}" for i in range(10))
+    assert all(state == jobs_pb2.SUCCEEDED for _, state in results)
+    s = Stubs.connect(server.address)
+    listed = s.sources.ListSources(sources_pb2.ListSourcesRequest(page_size=100)).sources
+    assert len(listed) == 10
+    for src in listed:
+        b = s.budget(src.name)
+        assert b.spent.epsilon == pytest.approx(1.0)
+        assert len({e.job for e in b.entries}) == 1
+
+
+def test_concurrent_trainings_never_pass_the_cap(server, adult_small_csv: bytes) -> None:  # type: ignore[no-untyped-def]
+    s = Stubs.connect(server.address)
+    src = s.register("shared", adult_small_csv, epsilon=5.0, delta=1e-6)
+
+    def client(_: int) -> str:
+        c = Stubs.connect(server.address)
+        try:
+            c.train(src.name, epsilon=1.0, delta=1e-7)
+            return "ok"
+        except grpc.RpcError as err:
+            return err.code().name
+        finally:
+            c.channel.close()
+
+    with ThreadPoolExecutor(10) as pool:
+        outcomes = list(pool.map(client, range(10)))
+    assert outcomes.count("ok") == 5
+    assert outcomes.count("RESOURCE_EXHAUSTED") == 5
+    b = s.budget(src.name)
+    assert b.spent.epsilon == pytest.approx(5.0) and b.spent.epsilon <= 5.0 * (1 + 1e-9)
