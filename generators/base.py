@@ -157,6 +157,7 @@ class Generator(ABC):
         if not schema.modelled():
             raise InvalidArgument("the schema marks every column as id or PII: nothing to model")
         self.schema = schema
+        self.privacy = None  # a refit that fails or is cancelled leaves the model unfitted
         self.n_train_rows = table.num_rows
         modelled = table.select([c.name for c in schema.modelled()])
         self.privacy = self._fit(modelled, schema, rng, progress or _no_progress)

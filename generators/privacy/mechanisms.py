@@ -47,6 +47,16 @@ def _magnitude_edges() -> np.ndarray:
 
 _EDGES = _magnitude_edges()
 
+#: Chance that noise alone lifts *any* empty bin of a range histogram over the
+#: threshold. A fixed 3σ per bin let one of the ~170 empty magnitude bins pass
+#: in about one fit in five, stretching the bounds to a far-off power of two.
+_SPURIOUS_BIN_RATE = 1e-3
+
+
+def _range_threshold(sigma: float, bins: int) -> float:
+    """Noisy-count threshold for range finding: Bonferroni over `bins` empty bins."""
+    return sigma * float(ndtri(1.0 - _SPURIOUS_BIN_RATE / bins))
+
 
 @dataclass(frozen=True)
 class Bounds:
@@ -61,14 +71,15 @@ def dp_bounds(
 
     The histogram has a bin per power of two on each side of zero, and the
     bounds are the outer edges of the outermost bins whose noisy count passes
-    a threshold of about 3σ. Off by at most a factor 2 outward, and it may
+    a threshold (about 4.4σ: noise alone lifts one of the empty bins over it
+    in one fit in a thousand). Off by at most a factor 2 outward, and it may
     cut a handful of outliers: both are what clipping bounds should do.
     """
     v = values[np.isfinite(values)]
     idx = np.clip(np.searchsorted(_EDGES, v, side="right") - 1, 0, len(_EDGES) - 2)
     counts = np.bincount(idx, minlength=len(_EDGES) - 1)
     noisy = noisy_counts(counts, rho, rng)
-    threshold = 3.0 * gaussian_sigma(rho)
+    threshold = _range_threshold(gaussian_sigma(rho), counts.size)
     keep = np.flatnonzero(noisy > threshold)
     if keep.size == 0:
         keep = np.array([int(np.argmax(noisy))])
@@ -78,6 +89,39 @@ def dp_bounds(
     if upper <= lower:
         upper = lower + 1.0
     return Bounds(lower, upper)
+
+
+def dp_range(
+    values: np.ndarray,
+    lower: float,
+    upper: float,
+    rho: float,
+    rng: np.random.Generator,
+    *,
+    bins: int = 16,
+    integer: bool = False,
+) -> Bounds:
+    """Narrow a known range [lower, upper] to where the data is (ρ-zCDP).
+
+    The second stage after `dp_bounds`, whose powers-of-two range can be far
+    too wide (a datetime in epoch seconds gets a 34-year range): a noisy
+    equal-width histogram on the range, and the outer edges of the outermost
+    bins whose noisy count passes the threshold `dp_bounds` uses. Values
+    outside [lower, upper] are clipped into the end bins.
+    """
+    edges = np.linspace(lower, upper, bins + 1)
+    v = values[~np.isnan(values)]
+    counts = np.bincount(digitize(v, edges), minlength=bins)
+    noisy = noisy_counts(counts, rho, rng)
+    keep = np.flatnonzero(noisy > _range_threshold(gaussian_sigma(rho), bins))
+    if keep.size == 0:
+        return Bounds(lower, upper)
+    lo, hi = float(edges[keep[0]]), float(edges[keep[-1] + 1])
+    if integer:
+        lo, hi = math.floor(lo), math.ceil(hi)
+    if hi <= lo:
+        hi = lo + 1.0
+    return Bounds(lo, hi)
 
 
 def bin_edges(lower: float, upper: float, bins: int, *, integer: bool = False) -> np.ndarray:

@@ -27,6 +27,8 @@ def cdp_delta(rho: float, eps: float) -> float:
     alpha = amin
     for _ in range(1000):
         alpha = (amin + amax) / 2
+        if alpha in (amin, amax):  # converged to float precision: further steps change nothing
+            break
         derivative = (2 * alpha - 1) * rho - eps + math.log1p(-1.0 / alpha)
         if derivative < 0:
             amin = alpha
@@ -49,6 +51,8 @@ def cdp_eps(rho: float, delta: float) -> float:
     epsmin, epsmax = 0.0, rho + 2 * math.sqrt(rho * math.log(1 / delta))
     for _ in range(1000):
         eps = (epsmin + epsmax) / 2
+        if eps in (epsmin, epsmax):
+            break
         if cdp_delta(rho, eps) <= delta:
             epsmax = eps
         else:
@@ -67,6 +71,8 @@ def cdp_rho(eps: float, delta: float) -> float:
     rhomin, rhomax = 0.0, eps + 1
     for _ in range(1000):
         rho = (rhomin + rhomax) / 2
+        if rho in (rhomin, rhomax):
+            break
         if cdp_delta(rho, eps) <= delta:
             rhomin = rho
         else:
