@@ -1,3 +1,123 @@
-"""synth: differentially private synthetic tables as a service."""
+"""synth: differentially private synthetic tables as a service.
+
+The public surface for notebooks and scripts::
+
+    import synth
+    client = synth.Client.connect("localhost:50051")
+    src = client.register_source("adult", "adult.csv", budget=synth.Budget(epsilon=3.0, delta=1e-6))
+
+The SDK (`Client` and its values) is imported on first use, so that
+`generators/` and the server, which import `synth.schema` and friends, do not
+pay for the client.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from synth.errors import (
+    AlreadyExists,
+    BudgetExhausted,
+    Cancelled,
+    DeadlineExceeded,
+    FailedPrecondition,
+    FieldViolation,
+    IdempotencyConflict,
+    Internal,
+    Interrupted,
+    InvalidArgument,
+    InvalidSchema,
+    InvalidTable,
+    NotFound,
+    PrivacyError,
+    ResourceLimit,
+    SynthError,
+    Unavailable,
+)
+from synth.schema import ColumnKind, ColumnSchema, TableSchema
+
+if TYPE_CHECKING:
+    from synth.client import (
+        Budget,
+        BudgetStatus,
+        Client,
+        ClientConfig,
+        Dataset,
+        Evaluation,
+        Job,
+        JobHandle,
+        JobState,
+        LedgerEntry,
+        Model,
+        Source,
+    )
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    name: "synth.client"
+    for name in (
+        "Evaluation",
+        "Budget",
+        "BudgetStatus",
+        "Client",
+        "ClientConfig",
+        "Dataset",
+        "Job",
+        "JobHandle",
+        "JobState",
+        "LedgerEntry",
+        "Model",
+        "Source",
+    )
+}
+
+__all__ = [
+    "AlreadyExists",
+    "Budget",
+    "BudgetExhausted",
+    "BudgetStatus",
+    "Cancelled",
+    "Client",
+    "ClientConfig",
+    "ColumnKind",
+    "ColumnSchema",
+    "Dataset",
+    "DeadlineExceeded",
+    "Evaluation",
+    "FailedPrecondition",
+    "FieldViolation",
+    "IdempotencyConflict",
+    "Internal",
+    "Interrupted",
+    "InvalidArgument",
+    "InvalidSchema",
+    "InvalidTable",
+    "Job",
+    "JobHandle",
+    "JobState",
+    "LedgerEntry",
+    "Model",
+    "NotFound",
+    "PrivacyError",
+    "ResourceLimit",
+    "Source",
+    "SynthError",
+    "TableSchema",
+    "Unavailable",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'synth' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

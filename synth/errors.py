@@ -143,7 +143,8 @@ def _all_subclasses(cls: type[SynthError]) -> list[type[SynthError]]:
 
 def error_class_for(reason: str, code: grpc.StatusCode) -> type[SynthError]:
     """The most specific error class for a reason (falling back on the status code)."""
-    candidates: list[type[SynthError]] = [SynthError, *_all_subclasses(SynthError)]
+    # Subclasses first: `Internal` shares the root's reason and is the more specific answer.
+    candidates: list[type[SynthError]] = [*_all_subclasses(SynthError), SynthError]
     for cls in candidates:
         if cls.reason == reason:
             return cls

@@ -243,12 +243,14 @@ def _bound_from_json(v: Any, kind: ColumnKind, name: str) -> float | None:
 
 @dataclass(frozen=True)
 class TableSchema:
-    """All columns of a table, in order, plus what is declared public about the table."""
+    """All columns of a table, in order.
+
+    The row count of a table is treated as public (add/remove-one neighbouring
+    tables with a public size, as Opacus' sampling rate assumes); the JSON
+    form says so with `"row_count_public": true`.
+    """
 
     columns: tuple[ColumnSchema, ...]
-    #: The row count is treated as public (add/remove-one neighbouring tables
-    #: with a public size, as Opacus' sampling rate assumes).
-    row_count_public: bool = True
     version: int = SCHEMA_FORMAT_VERSION
     meta: Mapping[str, str] = field(default_factory=dict)
 
@@ -286,7 +288,7 @@ class TableSchema:
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
-            "row_count_public": self.row_count_public,
+            "row_count_public": True,
             "columns": [c.to_json_dict() for c in self.columns],
         }
 
@@ -299,8 +301,13 @@ class TableSchema:
             raise InvalidSchema('a schema is a JSON object with a "columns" list')
         if int(d.get("version", SCHEMA_FORMAT_VERSION)) != SCHEMA_FORMAT_VERSION:
             raise InvalidSchema(f"schema version {d.get('version')} is not supported")
+        if not d.get("row_count_public", True):
+            raise InvalidSchema(
+                "row_count_public=false is not supported: synth treats a source's row count as "
+                "public (its generators calibrate noise and sampling rates with it)"
+            )
         cols = tuple(ColumnSchema.from_json_dict(c) for c in d["columns"])
-        return cls(columns=cols, row_count_public=bool(d.get("row_count_public", True)))
+        return cls(columns=cols)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> TableSchema:
@@ -419,7 +426,7 @@ def merge_declarations(inferred: TableSchema, declared: TableSchema | None) -> T
                 violations=[FieldViolation(f"columns.{dec.name}.nullable", "has nulls")],
             )
         cols.append(replace(dec, arrow_type=inf.arrow_type))
-    return TableSchema(columns=tuple(cols), row_count_public=declared.row_count_public)
+    return TableSchema(columns=tuple(cols))
 
 
 def columns_of_kind(schema: TableSchema, kinds: Iterable[ColumnKind]) -> list[str]:

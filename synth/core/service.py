@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from synth.core.config import ServiceConfig
+from synth.core.evaluation import EvaluationService
 from synth.core.generation import GenerationService
 from synth.core.jobs import JobStore
 from synth.core.ledger import budget_status
@@ -38,6 +39,7 @@ class SynthService:
         self.sources = SourceService(config, self.meta, self.artifacts)
         self.training = TrainingService(self)
         self.generation = GenerationService(self)
+        self.evaluation = EvaluationService(self)
 
     def budget(self, source_id: str) -> BudgetStatus:
         self.sources.get(source_id)

@@ -27,7 +27,7 @@ from synth.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgume
 from synth.schema import TableSchema, infer_schema, merge_declarations
 from synth.store.artifacts import ArtifactStore
 from synth.store.metadata import MetadataStore
-from synth.store.tables import datasets, models, sources
+from synth.store.tables import datasets, evaluations, models, sources
 from synth.tables import TableFormat, fingerprint, read_table, split_holdout, write_parquet_atomic
 
 TRAIN_FILE = "train.parquet"
@@ -258,9 +258,13 @@ class SourceService:
             dataset_rows = conn.execute(
                 select(datasets.c.artifact).where(datasets.c.source_id == source_id)
             ).all()
+            evaluation_rows = conn.execute(
+                select(evaluations.c.artifact).where(evaluations.c.source_id == source_id)
+            ).all()
+            conn.execute(evaluations.delete().where(evaluations.c.source_id == source_id))
             conn.execute(datasets.delete().where(datasets.c.source_id == source_id))
             conn.execute(models.delete().where(models.c.source_id == source_id))
             conn.execute(update(sources).where(sources.c.id == source_id).values(deleted=True))
-        for r in [*model_rows, *dataset_rows]:
+        for r in [*model_rows, *dataset_rows, *evaluation_rows]:
             self.artifacts.remove(r.artifact)
         self.artifacts.remove(self.artifacts.source_dir(source_id))

@@ -22,10 +22,18 @@ from grpc_reflection.v1alpha import reflection
 from synth.core.config import ServiceConfig
 from synth.core.service import SynthService
 from synth.server.errors import ErrorInterceptor
-from synth.server.servicers import DatasetServicer, JobServicer, ModelServicer, SourceServicer
+from synth.server.servicers import (
+    DatasetServicer,
+    EvaluationServicer,
+    JobServicer,
+    ModelServicer,
+    SourceServicer,
+)
 from synth.v1 import (
     datasets_pb2,
     datasets_pb2_grpc,
+    evaluations_pb2,
+    evaluations_pb2_grpc,
     jobs_pb2,
     jobs_pb2_grpc,
     models_pb2,
@@ -45,6 +53,7 @@ SERVICE_NAMES = tuple(
         (models_pb2, "ModelService"),
         (datasets_pb2, "DatasetService"),
         (jobs_pb2, "JobService"),
+        (evaluations_pb2, "EvaluationService"),
     )
 )
 
@@ -124,6 +133,7 @@ def start_server(
     sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceServicer(svc), server)
     models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(svc), server)
     datasets_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(svc), server)
+    evaluations_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationServicer(svc), server)
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(svc, running.shutting_down), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

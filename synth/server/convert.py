@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.json_format import MessageToDict
 
+from synth.core.evaluation import EvaluationRecord
 from synth.core.names import name_of
 from synth.core.records import BudgetStatus, DatasetRecord, JobRecord, ModelRecord, SourceRecord
 from synth.errors import InvalidSchema
 from synth.schema import ColumnKind, ColumnSchema, TableSchema, Tag
-from synth.v1 import common_pb2, datasets_pb2, jobs_pb2, models_pb2, schema_pb2, sources_pb2
+from synth.v1 import (
+    common_pb2,
+    datasets_pb2,
+    evaluations_pb2,
+    jobs_pb2,
+    models_pb2,
+    schema_pb2,
+    sources_pb2,
+)
 
 _KIND_TO_PB = {
     ColumnKind.NUMERICAL: schema_pb2.NUMERICAL,
@@ -47,7 +58,7 @@ def schema_to_pb(schema: TableSchema) -> schema_pb2.TableSchema:
         if c.categories is not None:
             pb.categories.values.extend(c.categories)
         cols.append(pb)
-    return schema_pb2.TableSchema(columns=cols, row_count_public=schema.row_count_public)
+    return schema_pb2.TableSchema(columns=cols)
 
 
 def schema_from_pb(pb: schema_pb2.TableSchema) -> TableSchema:
@@ -72,7 +83,7 @@ def schema_from_pb(pb: schema_pb2.TableSchema) -> TableSchema:
         if col.arrow_type:
             col.check()
         cols.append(col)
-    return TableSchema(columns=tuple(cols), row_count_public=True)
+    return TableSchema(columns=tuple(cols))
 
 
 def source_to_pb(r: SourceRecord) -> sources_pb2.Source:
@@ -198,3 +209,19 @@ def job_to_pb(j: JobRecord) -> jobs_pb2.Job:
             jobs_pb2.JobError(code=j.error_code, reason=j.error_reason, message=j.error_message)
         )
     return pb
+
+
+def evaluation_to_pb(e: EvaluationRecord) -> evaluations_pb2.Evaluation:
+    return evaluations_pb2.Evaluation(
+        name=name_of("evaluations", e.id),
+        dataset=name_of("datasets", e.dataset_id),
+        model=name_of("models", e.model_id),
+        source=name_of("sources", e.source_id),
+        flagged=e.flagged,
+        scores=e.scores,
+        result_json=json.dumps(e.result) if e.result else "",
+        report_size=e.report_size,
+        job=name_of("jobs", e.job_id),
+        target=e.target,
+        create_time=ts(e.create_time),
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 
+from synth.core.evaluation import EvaluateRequest
 from synth.core.generation import GenerateRequest
 from synth.core.names import parse_name
 from synth.core.pages import page_size
@@ -20,6 +22,8 @@ from synth.v1 import (
     common_pb2,
     datasets_pb2,
     datasets_pb2_grpc,
+    evaluations_pb2,
+    evaluations_pb2_grpc,
     jobs_pb2,
     jobs_pb2_grpc,
     models_pb2,
@@ -140,17 +144,54 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                 f"chunk_size must be in (0, {MAX_CHUNK}]",
                 violations=[FieldViolation("chunk_size", "out of range")],
             )
-        path = self.svc.artifacts.path(record.artifact)
-        total = path.stat().st_size
-        offset = 0
-        with open(path, "rb") as fh:
-            while True:
-                check_alive(context)
-                data = fh.read(chunk)
-                if not data:
-                    break
-                yield common_pb2.DataChunk(data=data, offset=offset, total_size=total)
-                offset += len(data)
+        yield from stream_file(self.svc.artifacts.path(record.artifact), chunk, context)
+
+
+def stream_file(path: Path, chunk: int, context: grpc.ServicerContext) -> Iterator[Any]:
+    """A file as DataChunks; stops when the client goes away."""
+    total = path.stat().st_size
+    offset = 0
+    with open(path, "rb") as fh:
+        while True:
+            check_alive(context)
+            data = fh.read(chunk)
+            if not data:
+                break
+            yield common_pb2.DataChunk(data=data, offset=offset, total_size=total)
+            offset += len(data)
+
+
+class EvaluationServicer(evaluations_pb2_grpc.EvaluationServiceServicer):
+    def __init__(self, svc: SynthService) -> None:
+        self.svc = svc
+
+    def Evaluate(self, request: Any, context: grpc.ServicerContext) -> Any:
+        req = EvaluateRequest(
+            dataset_id=parse_name(request.dataset, "datasets", field="dataset"),
+            target=request.target,
+            seed=request.seed if request.HasField("seed") else None,
+            metrics=tuple(request.metrics),
+            idempotency_key=request.idempotency_key,
+        )
+        return convert.job_to_pb(self.svc.evaluation.submit(req))
+
+    def GetEvaluation(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return convert.evaluation_to_pb(
+            self.svc.evaluation.get(parse_name(request.name, "evaluations"))
+        )
+
+    def ListEvaluations(self, request: Any, context: grpc.ServicerContext) -> Any:
+        page = self.svc.evaluation.list(
+            page_size=page_size(request.page_size), token=request.page_token, parent=request.parent
+        )
+        return evaluations_pb2.ListEvaluationsResponse(
+            evaluations=[convert.evaluation_to_pb(e) for e in page.items],
+            next_page_token=page.next_token,
+        )
+
+    def DownloadReport(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        path = self.svc.evaluation.report_path(parse_name(request.name, "evaluations"))
+        yield from stream_file(path, DEFAULT_CHUNK, context)
 
 
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):

@@ -114,3 +114,19 @@ jobs = Table(
     Column("end_time", Float, nullable=True),
     UniqueConstraint("kind", "idempotency_key", name="uq_jobs_idempotency"),
 )
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", String(32), nullable=False, index=True),
+    Column("model_id", String(32), nullable=False),
+    Column("source_id", String(63), nullable=False, index=True),
+    Column("target", String(256), nullable=False, default=""),
+    Column("flagged", Boolean, nullable=False),
+    Column("scores_json", Text, nullable=False),
+    Column("artifact", Text, nullable=False),
+    Column("report_size", Integer, nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("create_time", Float, nullable=False),
+)

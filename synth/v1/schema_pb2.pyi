@@ -135,23 +135,23 @@ Global___ColumnSchema: _TypeAlias = ColumnSchema  # noqa: Y015
 
 @_typing.final
 class TableSchema(_message.Message):
+    """The row count of a source is treated as public (add/remove-one
+    neighbouring tables, as Opacus' sampling rate assumes).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     COLUMNS_FIELD_NUMBER: _builtins.int
-    ROW_COUNT_PUBLIC_FIELD_NUMBER: _builtins.int
-    row_count_public: _builtins.bool
-    """The row count is treated as public (add/remove-one neighbouring tables)."""
     @_builtins.property
     def columns(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnSchema]: ...
     def __init__(
         self,
         *,
         columns: _abc.Iterable[Global___ColumnSchema] | None = ...,
-        row_count_public: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "row_count_public", b"row_count_public"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

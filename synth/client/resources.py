@@ -1,0 +1,290 @@
+"""The SDK's view of the server's resources: small frozen values, readable when printed.
+
+They are plain data copied out of the protobuf messages, so a notebook can keep,
+compare and print them without holding a connection. Every call that takes a
+resource also takes its name ("sources/adult"), so these are a convenience,
+never a requirement.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from synth.errors import InvalidArgument
+from synth.schema import TableSchema
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An (ε, δ) pair: the cap a data owner sets on a source, or a spend.
+
+    `delta` is the probability mass allowed to escape the ε guarantee; keep it
+    well below 1/n for an n-row table (the default 1e-6 suits tables of up to
+    about 100k rows).
+    """
+
+    epsilon: float
+    delta: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
+            raise InvalidArgument(f"epsilon must be a finite number ≥ 0, got {self.epsilon}")
+        if not 0 <= self.delta < 1:
+            raise InvalidArgument(f"delta must be in [0, 1), got {self.delta}")
+
+    def __str__(self) -> str:
+        return f"ε={self.epsilon:.4g}, δ={self.delta:.3g}"
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One charge: what it paid for, how it was accounted, and its (ε, δ)."""
+
+    purpose: str
+    mechanism: str
+    epsilon: float
+    delta: float
+
+    def __str__(self) -> str:
+        return f"{self.purpose} ({self.mechanism}): ε={self.epsilon:.4g}, δ={self.delta:.3g}"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One row of a source's privacy ledger."""
+
+    name: str
+    job: str
+    model: str
+    spend: Spend
+    refunded: bool = False
+    create_time: datetime | None = None
+
+    def __str__(self) -> str:
+        note = " (refunded)" if self.refunded else ""
+        return f"{self.spend}{note} for {self.model or self.job or '-'}"
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """A source's ledger: the cap, what was spent, what remains, and every charge."""
+
+    source: str
+    cap: Budget
+    spent: Budget
+    remaining: Budget
+    entries: tuple[LedgerEntry, ...] = ()
+
+    def __str__(self) -> str:
+        lines = [
+            f"budget of {self.source}",
+            f"  cap        {self.cap}",
+            f"  spent      {self.spent}",
+            f"  remaining  {self.remaining}",
+        ]
+        if not self.entries:
+            lines.append("  ledger     (no charges yet)")
+        else:
+            lines.append(f"  ledger     {len(self.entries)} charge(s):")
+            for e in self.entries:
+                when = f"{e.create_time:%Y-%m-%d %H:%M:%S} " if e.create_time else ""
+                lines.append(f"    {when}{e}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registered private table (its rows never leave the server)."""
+
+    name: str
+    display_name: str
+    fingerprint: str
+    schema: TableSchema = field(repr=False, hash=False)
+    row_count: int
+    train_rows: int
+    holdout_rows: int
+    holdout_fraction: float
+    split_seed: int
+    budget_cap: Budget
+    allow_non_private: bool = False
+    size_bytes: int = 0
+    create_time: datetime | None = None
+    schema_version: int = 1
+
+    @property
+    def id(self) -> str:
+        return self.name.split("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name}: {self.row_count:,} rows ({self.train_rows:,} train / "
+            f"{self.holdout_rows:,} holdout), {len(self.schema)} columns, "
+            f"budget cap {self.budget_cap}"
+        )
+
+
+@dataclass(frozen=True)
+class Model:
+    """A trained generator and the privacy it cost."""
+
+    name: str
+    source: str
+    generator: str
+    epsilon: float | None
+    delta: float | None
+    source_fingerprint: str = ""
+    generator_version: str = ""
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    accountant: str = ""
+    spends: tuple[Spend, ...] = field(default=(), repr=False)
+    train_rows: int = 0
+    job: str = ""
+    display_name: str = ""
+    create_time: datetime | None = None
+    privacy_details: dict[str, float] = field(default_factory=dict, hash=False, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.name.split("/", 1)[-1]
+
+    @property
+    def private(self) -> bool:
+        return self.epsilon is not None
+
+    def __str__(self) -> str:
+        if self.epsilon is None:
+            privacy = "NON-PRIVATE"
+        else:
+            privacy = f"ε={self.epsilon:.4g}, δ={(self.delta or 0):.3g}"
+            if self.accountant:
+                privacy += f" ({self.accountant})"
+        return f"{self.name}: {self.generator} on {self.source}, {self.train_rows:,} rows, {privacy}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One sampling of a model: a Parquet file on the server, with its lineage."""
+
+    name: str
+    model: str
+    source: str
+    rows: int
+    seed: int
+    size_bytes: int = 0
+    lineage: dict[str, str] = field(default_factory=dict, hash=False, repr=False)
+    job: str = ""
+    display_name: str = ""
+    create_time: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return self.name.split("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name}: {self.rows:,} rows from {self.model} (seed {self.seed}), "
+            f"{_human_bytes(self.size_bytes)}"
+        )
+
+
+class JobKind(StrEnum):
+    UNSPECIFIED = "JOB_KIND_UNSPECIFIED"
+    TRAIN = "TRAIN"
+    GENERATE = "GENERATE"
+    EVALUATE = "EVALUATE"
+
+
+class JobState(StrEnum):
+    """States only move forward: QUEUED → RUNNING → one of the final states."""
+
+    UNSPECIFIED = "JOB_STATE_UNSPECIFIED"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"
+
+    @property
+    def done(self) -> bool:
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
+)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Where a job is: its phase, how far (0..1), the ε spent so far, and metrics."""
+
+    phase: str = ""
+    fraction: float = 0.0
+    epsilon_spent: float = 0.0
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed: the gRPC code name, the synth reason and a message."""
+
+    code: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of long-running work (training, generation, evaluation)."""
+
+    name: str
+    kind: JobKind
+    state: JobState
+    progress: JobProgress = field(default_factory=JobProgress)
+    result: str = ""
+    error: JobError | None = None
+    target: str = ""
+    idempotency_key: str = ""
+    create_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return self.name.split("/", 1)[-1]
+
+    @property
+    def done(self) -> bool:
+        return self.state.done
+
+    def __str__(self) -> str:
+        p = self.progress
+        parts = [f"{self.name}: {self.kind.value} on {self.target} {self.state.value}"]
+        if not self.done or self.state is JobState.SUCCEEDED:
+            parts.append(f"{p.fraction:.0%}")
+        if p.phase and not self.done:
+            parts.append(p.phase)
+        if p.epsilon_spent:
+            parts.append(f"ε spent {p.epsilon_spent:.4g}")
+        if self.result:
+            parts.append(f"→ {self.result}")
+        if self.error is not None:
+            parts.append(f"({self.error.reason}: {self.error.message})")
+        elif p.message and not self.done:
+            parts.append(f"({p.message})")
+        return " ".join(parts)
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
