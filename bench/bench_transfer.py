@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import grpc
-
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -86,6 +85,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="synth-bench-"))
+    proc: subprocess.Popen[bytes] | None = None
     try:
         src_path = work / "big.parquet"
         pq.write_table(make_table(args.mb), src_path, compression="zstd")
@@ -115,9 +115,10 @@ def main() -> None:
             client.register_source(f"big-{counter[0]}", src_path, budget=synth.Budget(epsilon=10.0, delta=1e-6))
 
         def raw_stream() -> None:
-            # The stream alone: a header the server refuses only after it has taken every chunk.
+            # The stream alone: the server checks the budget only after it has taken every
+            # chunk, so a zero epsilon makes it receive the whole file, then refuse it.
             header = sources_pb2.RegisterSourceHeader(
-                source_id="stream-only", budget=common_pb2.PrivacyBudget(epsilon=1.0, delta=1e-6)
+                source_id="stream-only", budget=common_pb2.PrivacyBudget(epsilon=0.0, delta=1e-6)
             )
             done = [0.0]
 
@@ -126,13 +127,15 @@ def main() -> None:
                 done[0] = time.perf_counter()
 
             t0 = time.perf_counter()
-            stub.RegisterSource(requests())
+            try:
+                stub.RegisterSource(requests())
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err
             upload_stream.append(done[0] - t0)
 
         t_grpc_register = best(grpc_register, args.repeat)
         for _ in range(args.repeat):
             raw_stream()
-            client.delete_source("stream-only")
         t_read_bytes = best(lambda: src_path.read_bytes(), args.repeat)
         rows.append(("upload: register a source (read, validate, split, store)", t_local_register, t_grpc_register))
         rows.append(("upload: the byte stream alone vs reading the file", t_read_bytes, min(upload_stream)))
@@ -152,8 +155,6 @@ def main() -> None:
         rows.append(("download: file bytes (disk read vs stream to a file)", t_local_bytes, t_grpc_file))
         rows.append(("download: into a polars DataFrame", t_local_table, t_grpc_table))
         client.close()
-        proc.terminate()
-        proc.wait(30)
 
         print()
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -165,6 +166,9 @@ def main() -> None:
             mb = (size if i < 2 else ds_size) / 1e6
             print(f"| {what} | {local:.2f} | {grpc_t:.2f} | {mb / grpc_t:.0f} | {local / grpc_t:.2f} |")
     finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -431,12 +431,13 @@ class Client(EvaluationVerbs):
             return target
         buf = io.BytesIO()
         self._download_into(dataset, buf, progress=progress, timeout=timeout)
+        if format == "polars":
+            buf.seek(0)
+            return pl.read_parquet(buf)  # polars' own reader: no detour through Arrow
         table = pq.read_table(pa.BufferReader(buf.getbuffer()))
         if format == "arrow":
             return table
-        if format == "pandas":
-            return table.to_pandas()
-        return cast(pl.DataFrame, pl.from_arrow(table))
+        return table.to_pandas()
 
     def _download_into(
         self, dataset: Dataset | str, sink: Any, *, progress: bool, timeout: float | None
