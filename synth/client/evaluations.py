@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -82,12 +83,9 @@ class EvaluationVerbs:
     _stubs: Any
     config: Any
     address: str
-
-    def _call(self, method: Any, request: Any, *, timeout: float | None = None) -> Any: ...  # pragma: no cover
-
-    def _handle(self, msg: Any) -> JobHandle[Any]: ...  # pragma: no cover
-
-    def _pages(self, method: Any, request: Any, field: str, page_size: int | None) -> Any: ...  # pragma: no cover
+    _call: Callable[..., Any]
+    _handle: Callable[..., JobHandle[Any]]
+    _pages: Callable[..., Any]
 
     def evaluate(
         self,
