@@ -219,6 +219,33 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        handle = client.evaluate(
+            args.dataset,
+            target=args.target,
+            metrics=tuple(args.metric or ()),
+            seed=args.seed,
+            idempotency_key=args.idempotency_key,
+        )
+        if not args.wait:
+            _emit(args, handle.last_seen)
+            return 0
+        evaluation = handle.result(progress=not args.quiet)
+        if args.report:
+            client.download_report(evaluation, args.report)
+    _emit(args, evaluation)
+    if args.report:
+        print(args.report)
+    return 0
+
+
+def _evaluations_report(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print(client.download_report(args.evaluation, args.output))
+    return 0
+
+
 def _jobs_watch(args: argparse.Namespace) -> int:
     with _client(args) as client:
         job = client.job(args.job).wait(progress=not args.quiet)
@@ -340,6 +367,31 @@ def _add_resource_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("dataset")
     p.add_argument("-o", "--output", required=True, help="where to write the file")
     p.set_defaults(func=_download)
+
+    p = verbs.add_parser(
+        "evaluate", parents=[common], help="score a dataset for fidelity and re-identification risk"
+    )
+    p.add_argument("dataset")
+    p.add_argument("--target", default=None, help="the column ML efficacy predicts")
+    p.add_argument("--metric", action="append", help="run only these metrics (repeatable)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--idempotency-key", default=None)
+    p.add_argument("--wait", action="store_true", help="wait and print the scores")
+    p.add_argument("--report", default=None, help="with --wait: write the HTML report here")
+    p.set_defaults(func=_evaluate)
+
+    evaluations = verbs.add_parser("evaluations", help="list and show evaluations, fetch reports")
+    ev = evaluations.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = ev.add_parser("list", parents=[common])
+    p.add_argument("--parent", default=None, help="only evaluations of this dataset or source")
+    p.set_defaults(func=_simple(lambda c, a: c.list_evaluations(parent=a.parent)))
+    p = ev.add_parser("get", parents=[common])
+    p.add_argument("evaluation")
+    p.set_defaults(func=_simple(lambda c, a: c.get_evaluation(a.evaluation)))
+    p = ev.add_parser("report", parents=[common], help="download the HTML report")
+    p.add_argument("evaluation")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_evaluations_report)
 
     jobs = verbs.add_parser("jobs", help="list, follow and cancel jobs")
     jv = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
