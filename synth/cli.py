@@ -78,12 +78,13 @@ def _client(args: argparse.Namespace) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     from synth import server
 
-    kwargs: dict[str, Any] = {"port": args.port, "host": args.host}
+    options: dict[str, Any] = {"job_workers": args.workers}
     if args.max_source_bytes is not None:
-        kwargs["config"] = server.ServerConfig(
-            data_dir=Path(args.data_dir), max_source_bytes=args.max_source_bytes
-        )
-    server.serve_forever(Path(args.data_dir), **kwargs)
+        options["max_source_bytes"] = args.max_source_bytes
+    if args.database_url:
+        options["database_url"] = args.database_url
+    config = server.ServerConfig(data_dir=Path(args.data_dir), **options)
+    server.serve_forever(Path(args.data_dir), port=args.port, host=args.host, config=config, grace=args.grace)
     return 0
 
 
@@ -290,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 for all)")
     p.add_argument("--data-dir", default="./synth-data", help="metadata and artifacts live here")
     p.add_argument("--max-source-bytes", type=int, default=None, help="largest source table accepted")
+    p.add_argument(
+        "--database-url", default=os.environ.get("SYNTH_DATABASE_URL", ""),
+        help="SQLAlchemy URL of the metadata database (default: a SQLite file in --data-dir)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="job worker threads")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds to drain calls on shutdown")
     p.set_defaults(func=_serve)
 
     p = verbs.add_parser("demo", help="an in-process server, the bundled sample, end to end")
