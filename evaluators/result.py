@@ -1,0 +1,124 @@
+"""The frozen result of an evaluation: every score, its interval and the verdict inputs.
+
+An `Evaluation` holds everything the report shows (including the small
+per-column histograms), so rendering the HTML needs no real rows; it never
+holds a real row itself, only aggregates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluators.attacks import AttackResult
+from evaluators.fidelity import Fidelity
+from evaluators.risk import DistanceRisk, ExactMatches, MembershipInference
+from evaluators.utility import Detection, Efficacy
+
+
+@dataclass(frozen=True)
+class ColumnDistribution:
+    """What the report draws for one column: bins (or categories) and both tables' shares."""
+
+    column: str
+    continuous: bool
+    labels: tuple[str, ...]  # category names, or bin lower edges as text
+    real: tuple[float, ...]
+    synthetic: tuple[float, ...]
+    edges: tuple[float, ...] = ()  # bin edges for continuous columns (len(labels) + 1)
+    null_real: float = 0.0
+    null_synthetic: float = 0.0
+    datetime: bool = False  # edges are nanoseconds since the epoch
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One risk check the verdict looks at."""
+
+    metric: str
+    value: float
+    threshold: float
+    flagged: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    n_synthetic: int
+    n_train: int
+    n_holdout: int
+    columns: tuple[str, ...]
+    fidelity: Fidelity | None
+    efficacy: Efficacy | None
+    detection: Detection | None
+    exact_matches: ExactMatches | None
+    distance: DistanceRisk | None
+    membership: MembershipInference | None
+    attacks: tuple[AttackResult, ...]
+    distributions: tuple[ColumnDistribution, ...]
+    flags: tuple[Flag, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether any risk check found a leak beyond its chance level."""
+        return any(f.flagged for f in self.flags)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Plain JSON types only (NaN becomes null)."""
+        fid = None
+        if self.fidelity is not None:
+            f = self.fidelity
+            fid = {
+                "overall": f.overall,
+                "column_shapes": f.column_shapes,
+                "column_pair_trends": f.column_pair_trends,
+                "column_pair_trends_all": f.column_pair_trends_all,
+                "shapes": [s.__dict__ for s in f.shapes],
+                "pairs": [p.__dict__ for p in f.pairs],
+            }
+        out = {
+            "sizes": {"synthetic": self.n_synthetic, "train": self.n_train, "holdout": self.n_holdout},
+            "columns": list(self.columns),
+            "fidelity": fid,
+            "efficacy": None if self.efficacy is None else self.efficacy.to_json_dict(),
+            "detection": None if self.detection is None else self.detection.to_json_dict(),
+            "exact_matches": None if self.exact_matches is None else self.exact_matches.to_json_dict(),
+            "distance": None if self.distance is None else self.distance.to_json_dict(),
+            "membership": None if self.membership is None else self.membership.to_json_dict(),
+            "attacks": [a.to_json_dict() for a in self.attacks],
+            "distributions": [d.__dict__ for d in self.distributions],
+            "verdict": {
+                "flagged": self.flagged,
+                "fidelity": None if self.fidelity is None else self.fidelity.overall,
+                "flags": [fl.__dict__ for fl in self.flags],
+            },
+            "options": self.options,
+            "seconds": self.seconds,
+        }
+        return _clean(out)
+
+    def report_html(self) -> str:
+        from evaluators.report.html import render
+
+        return render(self)
+
+    def write_report(self, path: str) -> None:
+        """Write the self-contained HTML report atomically (a crash leaves no half file)."""
+        from synth.tables import write_bytes_atomic
+
+        write_bytes_atomic(path, self.report_html().encode("utf-8"))
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float):
+        return None if math.isnan(x) or math.isinf(x) else x
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, str):  # numpy scalars
+        return _clean(x.item())
+    return x
