@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from synth.client import Client
+from synth.core.config import ServiceConfig
 from synth.server import RunningServer, start_server
+from tests.service.fixtures import csv_bytes
+from tests.service.stubs import Stubs
 
 
 @pytest.fixture(scope="module")
@@ -27,3 +31,33 @@ def client(server: RunningServer) -> Iterator[Client]:
 @pytest.fixture(scope="module")
 def adult_csv(data_dir: Path) -> Path:
     return data_dir / "adult.csv"
+
+
+# ---- a fresh server per test, for the raw-stub tests that check what is stored ----
+
+
+@pytest.fixture
+def data_folder(tmp_path: Path) -> Path:
+    return tmp_path / "synth-data"
+
+
+@pytest.fixture
+def fresh_server(data_folder: Path) -> Iterator[RunningServer]:
+    """A server of its own over an empty data folder (tests look inside the folder)."""
+    config = ServiceConfig(data_dir=data_folder, max_source_bytes=64 << 20)
+    running = start_server(data_folder, port=0, config=config)
+    yield running
+    running.stop(grace=0)
+
+
+@pytest.fixture
+def stubs(fresh_server: RunningServer) -> Iterator[Stubs]:
+    s = Stubs.connect(fresh_server.address)
+    yield s
+    s.channel.close()
+
+
+@pytest.fixture(scope="session")
+def adult_small_csv(adult: pa.Table) -> bytes:
+    """The first 3,000 rows of UCI Adult as CSV: quick to train on."""
+    return csv_bytes(adult.slice(0, 3000))

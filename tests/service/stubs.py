@@ -66,8 +66,8 @@ class Stubs:
 
     def wait(self, job: jobs_pb2.Job, timeout: float = 120) -> jobs_pb2.Job:
         last = job
-        for last in self.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=job.name), timeout=timeout):
-            pass
+        for snapshot in self.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=job.name), timeout=timeout):
+            last = snapshot
         return last
 
     def generate(self, model: str, rows: int, seed: int | None = None, **kw: Any) -> jobs_pb2.Job:

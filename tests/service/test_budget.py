@@ -7,7 +7,6 @@ import pytest
 from google.protobuf import struct_pb2
 
 from synth.v1 import jobs_pb2
-from tests.service.fixtures import adult_small_csv, data_folder, server, stubs  # noqa: F401
 from tests.service.stubs import Stubs, error_info
 
 

@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
+from synth.server import RunningServer
 from synth.v1 import jobs_pb2, sources_pb2
-from tests.service.fixtures import adult_small_csv, data_folder, server, stubs  # noqa: F401
 from tests.service.stubs import Stubs
 
 
-def test_ten_clients_register_and_train_at_once(server, adult_small_csv: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_ten_clients_register_and_train_at_once(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
     def client(i: int) -> tuple[str, int]:
-        s = Stubs.connect(server.address)
+        s = Stubs.connect(fresh_server.address)
         try:
             src = s.register(f"client-{i}", adult_small_csv, epsilon=2.0)
             done = s.wait(s.train(src.name, epsilon=1.0))
@@ -26,7 +26,7 @@ def test_ten_clients_register_and_train_at_once(server, adult_small_csv: bytes) 
         results = list(pool.map(client, range(10)))
     assert sorted(n for n, _ in results) == sorted(f"sources/client-{i}" for i in range(10))
     assert all(state == jobs_pb2.SUCCEEDED for _, state in results)
-    s = Stubs.connect(server.address)
+    s = Stubs.connect(fresh_server.address)
     listed = s.sources.ListSources(sources_pb2.ListSourcesRequest(page_size=100)).sources
     assert len(listed) == 10
     for src in listed:
@@ -35,12 +35,12 @@ def test_ten_clients_register_and_train_at_once(server, adult_small_csv: bytes) 
         assert len({e.job for e in b.entries}) == 1
 
 
-def test_concurrent_trainings_never_pass_the_cap(server, adult_small_csv: bytes) -> None:  # type: ignore[no-untyped-def]
-    s = Stubs.connect(server.address)
+def test_concurrent_trainings_never_pass_the_cap(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
+    s = Stubs.connect(fresh_server.address)
     src = s.register("shared", adult_small_csv, epsilon=5.0, delta=1e-6)
 
     def client(_: int) -> str:
-        c = Stubs.connect(server.address)
+        c = Stubs.connect(fresh_server.address)
         try:
             c.train(src.name, epsilon=1.0, delta=1e-7)
             return "ok"

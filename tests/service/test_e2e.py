@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from synth.v1 import jobs_pb2, models_pb2, sources_pb2
-from tests.service.fixtures import adult_small_csv, data_folder, server, stubs  # noqa: F401
 from tests.service.stubs import Stubs
 
 

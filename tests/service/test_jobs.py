@@ -14,7 +14,6 @@ import pytest
 from synth.core.config import ServiceConfig
 from synth.server import start_server
 from synth.v1 import datasets_pb2, jobs_pb2, models_pb2, sources_pb2
-from tests.service.fixtures import adult_small_csv, data_folder, server, stubs  # noqa: F401
 from tests.service.stubs import Stubs, error_info
 
 

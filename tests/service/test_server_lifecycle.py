@@ -10,15 +10,16 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 
 from synth.server import start_server
 from synth.v1 import common_pb2, sources_pb2
-from tests.service.fixtures import adult_small_csv, data_folder, server, stubs  # noqa: F401
 from tests.service.stubs import CHUNK, Stubs, upload
 
 
-def test_health_and_reflection(server, stubs: Stubs) -> None:  # type: ignore[no-untyped-def]
+def test_health_and_reflection(stubs: Stubs) -> None:
     health = health_pb2_grpc.HealthStub(stubs.channel)
     for service in ("", "synth.v1.SourceService", "synth.v1.JobService"):
         resp = health.Check(health_pb2.HealthCheckRequest(service=service))
