@@ -24,8 +24,9 @@ demo: install
 test: install
 	$(BIN)/pytest
 
+# pytest exits 5 when no test is marked slow: that is not a failure.
 test-slow: install
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
 
 lint: install
 	$(BIN)/ruff check .
