@@ -287,17 +287,23 @@ class Client(EvaluationVerbs):
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         display_name: str = "",
+        **hyperparameters: Any,
     ) -> JobHandle[Model]:
         """Start training; the spend is charged to the ledger before this returns.
 
         `epsilon=None` asks for a non-private model (only on sources registered
-        with `allow_non_private`). The same `idempotency_key` with the same
-        request returns the same job.
+        with `allow_non_private`). Generator hyper-parameters go in `params` or
+        as keywords (`client.train(src, generator="dpctgan", epsilon=3, epochs=30)`).
+        The same `idempotency_key` with the same request returns the same job.
         """
+        both = sorted(set(params or {}) & set(hyperparameters))
+        if both:
+            raise InvalidArgument(f"{', '.join(both)} given both in params and as keywords")
+        merged = {**(params or {}), **hyperparameters}
         request = models_pb2.TrainRequest(
             source=convert.resource_name(source, "sources"),
             generator=generator,
-            params=convert.params_to_struct(params),
+            params=convert.params_to_struct(merged or None),
             idempotency_key=idempotency_key or "",
             display_name=display_name,
         )

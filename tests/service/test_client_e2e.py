@@ -267,3 +267,15 @@ def test_transfers_can_show_byte_progress(
     client.download(dataset, path=tmp_path / "d.parquet", progress=True)
     err = capsys.readouterr().err
     assert f"download {dataset.id}" in err and "100%" in err
+
+
+def test_hyperparameters_pass_as_keywords(client, adult_csv) -> None:  # type: ignore[no-untyped-def]
+    import synth
+
+    src = client.register_source("kw-params", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
+    model = client.train(src, generator="dp_marginals", epsilon=1.0, bins=32).result()
+    assert model.params["bins"] == 32
+    with pytest.raises(synth.InvalidArgument, match="both in params and as keywords"):
+        client.train(src, generator="dp_marginals", epsilon=1.0, params={"bins": 8}, bins=16)
+    with pytest.raises(synth.InvalidArgument, match="bad parameters for generator"):
+        client.train(src, generator="dp_marginals", epsilon=1.0, no_such_knob=1)
