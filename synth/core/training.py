@@ -24,7 +24,8 @@ from synth.jobs.context import JobContext
 from synth.schema import TableSchema
 from synth.store.tables import models
 
-_RESERVED = {"epsilon", "delta", "allow_non_private"}
+#: Set by the request's own fields or by the server (never a client-chosen server path).
+_RESERVED = {"epsilon", "delta", "allow_non_private", "checkpoint_dir"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def build_generator(
     bad = sorted(_RESERVED & set(params))
     if bad:
         raise InvalidArgument(
-            f"set {', '.join(bad)} with the request's own fields, not in params",
+            f"{', '.join(bad)} cannot be set in params: epsilon and delta are the request's own "
+            "fields, and the server decides where checkpoints live",
             violations=[FieldViolation(f"params.{b}", "reserved") for b in bad],
         )
     if req.epsilon is not None and not (math.isfinite(req.epsilon) and req.epsilon > 0):
