@@ -43,6 +43,7 @@ from synth.client.transfer import (
 )
 from synth.errors import InvalidArgument, InvalidTable, Unavailable
 from synth.schema import TableSchema
+from synth.schema_proto import schema_to_proto
 from synth.tables import atomic_writer
 from synth.v1 import (
     datasets_pb2,
@@ -204,7 +205,7 @@ class Client(EvaluationVerbs):
         if split_seed is not None:
             header.split_seed = split_seed
         if schema is not None:
-            header.schema.CopyFrom(convert.schema_to_proto(convert.coerce_schema(schema)))
+            header.schema.CopyFrom(schema_to_proto(convert.coerce_schema(schema)))
         payload: bytes | Path | None = None
         if isinstance(data, str | os.PathLike):
             path = Path(data)
@@ -261,7 +262,7 @@ class Client(EvaluationVerbs):
         """Replace the source's schema (a `TableSchema`, or a path to its JSON)."""
         request = sources_pb2.UpdateSchemaRequest(
             name=convert.resource_name(source, "sources"),
-            schema=convert.schema_to_proto(convert.coerce_schema(schema)),
+            schema=schema_to_proto(convert.coerce_schema(schema)),
         )
         return convert.source_from_proto(self._call(self._stubs.sources.UpdateSchema, request))
 

@@ -31,19 +31,9 @@ from synth.client.resources import (
     Spend,
 )
 from synth.errors import InvalidArgument
-from synth.schema import ColumnKind, ColumnSchema, TableSchema, Tag
-from synth.v1 import common_pb2, datasets_pb2, jobs_pb2, models_pb2, schema_pb2, sources_pb2
-
-_KIND_TO_PROTO = {
-    ColumnKind.NUMERICAL: schema_pb2.NUMERICAL,
-    ColumnKind.CATEGORICAL: schema_pb2.CATEGORICAL,
-    ColumnKind.DATETIME: schema_pb2.DATETIME,
-    ColumnKind.BOOLEAN: schema_pb2.BOOLEAN,
-    ColumnKind.ID: schema_pb2.ID,
-    ColumnKind.PII: schema_pb2.PII,
-}
-_KIND_FROM_PROTO = {v: k for k, v in _KIND_TO_PROTO.items()}
-
+from synth.schema import TableSchema
+from synth.schema_proto import schema_from_proto
+from synth.v1 import common_pb2, datasets_pb2, jobs_pb2, models_pb2, sources_pb2
 
 # ---- names -----------------------------------------------------------------
 
@@ -61,43 +51,6 @@ def resource_name(obj: Any, collection: str) -> str:
 
 
 # ---- schema ----------------------------------------------------------------
-
-
-def schema_to_proto(schema: TableSchema) -> schema_pb2.TableSchema:
-    cols = []
-    for c in schema.columns:
-        col = schema_pb2.ColumnSchema(
-            name=c.name,
-            kind=_KIND_TO_PROTO[c.kind],
-            arrow_type=c.arrow_type,
-            nullable=c.nullable,
-            tags=[t.value for t in c.tags],
-        )
-        if c.lower is not None:
-            col.lower = c.lower
-        if c.upper is not None:
-            col.upper = c.upper
-        if c.categories is not None:
-            col.categories.values.extend(c.categories)
-        cols.append(col)
-    return schema_pb2.TableSchema(columns=cols)
-
-
-def schema_from_proto(msg: schema_pb2.TableSchema) -> TableSchema:
-    cols = []
-    for c in msg.columns:
-        col = ColumnSchema(
-            name=c.name,
-            kind=_KIND_FROM_PROTO.get(c.kind, ColumnKind.CATEGORICAL),
-            arrow_type=c.arrow_type,
-            nullable=c.nullable,
-            lower=c.lower if c.HasField("lower") else None,
-            upper=c.upper if c.HasField("upper") else None,
-            categories=tuple(c.categories.values) if c.HasField("categories") else None,
-            tags=tuple(Tag(t) for t in c.tags if t in Tag._value2member_map_),
-        )
-        cols.append(col)
-    return TableSchema(columns=tuple(cols))
 
 
 def coerce_schema(schema: TableSchema | str | Any) -> TableSchema:

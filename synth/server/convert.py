@@ -10,27 +10,15 @@ from google.protobuf.json_format import MessageToDict
 from synth.core.evaluation import EvaluationRecord
 from synth.core.names import name_of
 from synth.core.records import BudgetStatus, DatasetRecord, JobRecord, ModelRecord, SourceRecord
-from synth.errors import InvalidSchema
-from synth.schema import ColumnKind, ColumnSchema, TableSchema, Tag
+from synth.schema_proto import schema_from_proto, schema_to_proto
 from synth.v1 import (
     common_pb2,
     datasets_pb2,
     evaluations_pb2,
     jobs_pb2,
     models_pb2,
-    schema_pb2,
     sources_pb2,
 )
-
-_KIND_TO_PB = {
-    ColumnKind.NUMERICAL: schema_pb2.NUMERICAL,
-    ColumnKind.CATEGORICAL: schema_pb2.CATEGORICAL,
-    ColumnKind.DATETIME: schema_pb2.DATETIME,
-    ColumnKind.BOOLEAN: schema_pb2.BOOLEAN,
-    ColumnKind.ID: schema_pb2.ID,
-    ColumnKind.PII: schema_pb2.PII,
-}
-_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
 
 
 def ts(seconds: float | None) -> timestamp_pb2.Timestamp | None:
@@ -41,49 +29,8 @@ def ts(seconds: float | None) -> timestamp_pb2.Timestamp | None:
     return t
 
 
-def schema_to_pb(schema: TableSchema) -> schema_pb2.TableSchema:
-    cols = []
-    for c in schema.columns:
-        pb = schema_pb2.ColumnSchema(
-            name=c.name,
-            kind=_KIND_TO_PB[c.kind],
-            arrow_type=c.arrow_type,
-            nullable=c.nullable,
-            tags=[t.value for t in c.tags],
-        )
-        if c.lower is not None:
-            pb.lower = c.lower
-        if c.upper is not None:
-            pb.upper = c.upper
-        if c.categories is not None:
-            pb.categories.values.extend(c.categories)
-        cols.append(pb)
-    return schema_pb2.TableSchema(columns=cols)
-
-
-def schema_from_pb(pb: schema_pb2.TableSchema) -> TableSchema:
-    cols = []
-    for c in pb.columns:
-        if c.kind not in _KIND_FROM_PB:
-            raise InvalidSchema(f"column {c.name!r}: set a kind (numerical, categorical, ...)")
-        try:
-            tags = tuple(Tag(t) for t in c.tags)
-        except ValueError as exc:
-            raise InvalidSchema(f"column {c.name!r}: {exc}") from exc
-        col = ColumnSchema(
-            name=c.name,
-            kind=_KIND_FROM_PB[c.kind],
-            arrow_type=c.arrow_type,
-            nullable=c.nullable,
-            lower=c.lower if c.HasField("lower") else None,
-            upper=c.upper if c.HasField("upper") else None,
-            categories=tuple(c.categories.values) if c.HasField("categories") else None,
-            tags=tags,
-        )
-        if col.arrow_type:
-            col.check()
-        cols.append(col)
-    return TableSchema(columns=tuple(cols))
+schema_to_pb = schema_to_proto
+schema_from_pb = schema_from_proto
 
 
 def source_to_pb(r: SourceRecord) -> sources_pb2.Source:

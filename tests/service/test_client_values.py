@@ -19,13 +19,14 @@ from synth.client.resources import Budget, BudgetStatus, JobKind, JobState, Ledg
 from synth.client.transfer import format_for, receive, upload_requests
 from synth.errors import Internal, InvalidArgument, InvalidSchema, Unavailable
 from synth.schema import ColumnKind, ColumnSchema, TableSchema, Tag
+from synth.schema_proto import schema_from_proto, schema_to_proto
 from synth.v1 import common_pb2, jobs_pb2, sources_pb2
 
 # ---- schema ------------------------------------------------------------------
 
 
 def test_the_inferred_adult_schema_round_trips(adult_schema: TableSchema) -> None:
-    assert convert.schema_from_proto(convert.schema_to_proto(adult_schema)) == adult_schema
+    assert schema_from_proto(schema_to_proto(adult_schema)) == adult_schema
 
 
 def test_declarations_survive_the_wire() -> None:
@@ -40,12 +41,12 @@ def test_declarations_survive_the_wire() -> None:
             ColumnSchema("row_id", ColumnKind.ID, "int64", nullable=False),
         ),
     )
-    msg = convert.schema_to_proto(schema)
+    msg = schema_to_proto(schema)
     assert msg.columns[0].lower == 17 and msg.columns[0].upper == 90
     assert not msg.columns[1].HasField("lower")
     assert list(msg.columns[1].categories.values) == ["Female", "Male"]
     assert not msg.columns[0].HasField("categories")
-    assert convert.schema_from_proto(msg) == schema
+    assert schema_from_proto(msg) == schema
 
 
 _names = st.text(alphabet="abcdefghij_", min_size=1, max_size=8)
@@ -76,7 +77,7 @@ def _columns(draw: st.DrawFn) -> ColumnSchema:
 @given(cols=st.lists(_columns(), max_size=8, unique_by=lambda c: c.name))
 def test_any_schema_round_trips(cols: list[ColumnSchema]) -> None:
     schema = TableSchema(columns=tuple(cols))
-    assert convert.schema_from_proto(convert.schema_to_proto(schema)) == schema
+    assert schema_from_proto(schema_to_proto(schema)) == schema
 
 
 def test_coerce_schema_reads_text_and_files(tmp_path: Path, adult_schema: TableSchema) -> None:
