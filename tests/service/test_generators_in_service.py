@@ -1,0 +1,38 @@
+"""Every registered generator trains and samples through the service, charged to the ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+import synth
+from synth.server import RunningServer
+from synth.v1 import jobs_pb2
+from tests.service.stubs import Stubs
+
+
+def test_dpctgan_through_the_service(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
+    client = synth.Client.connect(fresh_server.address)
+    src = client.register_source("adult", adult_small_csv, budget=synth.Budget(epsilon=4.0, delta=1e-6))
+    handle = client.train(src, generator="dpctgan", epsilon=3.0, epochs=1, batch_size=200,
+                          generator_dim=[32, 32], discriminator_dim=[32, 32], embedding_dim=16)
+    model = handle.result()
+    final = client.get_job(handle.name)
+    assert model.generator == "dpctgan"
+    assert model.epsilon is not None and model.epsilon <= 3.0
+    assert {s.purpose for s in model.spends} == {"preprocessing", "training"}
+    budget = client.budget(src)
+    assert budget.spent.epsilon == pytest.approx(3.0)
+    # The last progress event of the training (losses, ε spent) stays on the finished job.
+    assert {"loss_d", "loss_g"} <= set(final.progress.metrics)
+    assert final.progress.epsilon_spent == pytest.approx(model.epsilon)
+    df = client.download(client.generate(model, rows=500, seed=3).result())
+    assert df.height == 500 and df.columns == [c.name for c in src.schema.columns]
+    client.close()
+
+
+def test_non_private_training_needs_a_source_that_allows_it(stubs: Stubs, adult_small_csv: bytes) -> None:
+    stubs.register("internal", adult_small_csv, allow_non_private=True)
+    job = stubs.train("sources/internal", epsilon=None, generator="dp_marginals")
+    done = stubs.wait(job)
+    assert done.state == jobs_pb2.SUCCEEDED
+    assert list(stubs.budget("sources/internal").entries) == []
