@@ -37,7 +37,8 @@ from synth.client import transfer
 from synth.core.config import ServiceConfig
 from synth.core.service import SynthService
 from synth.core.sources import RegisterRequest
-from synth.v1 import common_pb2, sources_pb2, sources_pb2_grpc
+from synth.tables import atomic_writer
+from synth.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc, sources_pb2, sources_pb2_grpc
 
 
 def make_table(target_mb: int, seed: int = 0) -> pa.Table:
@@ -148,12 +149,28 @@ def main() -> None:
         ds_size = ds_path.stat().st_size
         print(f"dataset: {ds_size / 2**20:.1f} MiB")
         out = work / "download.parquet"
+        copy = work / "copy.parquet"
+        dstub = datasets_pb2_grpc.DatasetServiceStub(
+            grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 16 << 20)])
+        )
+
+        def stream_into_memory() -> bytes:
+            request = datasets_pb2.DownloadDatasetRequest(name=ds.name)
+            return b"".join(chunk.data for chunk in dstub.DownloadDataset(request))
+
+        def local_copy() -> None:
+            with atomic_writer(copy) as fh:  # the same temp file + fsync + rename as a download
+                fh.write(ds_path.read_bytes())
+
         t_local_bytes = best(lambda: ds_path.read_bytes(), args.repeat)
+        t_grpc_bytes = best(stream_into_memory, args.repeat)
+        t_local_copy = best(local_copy, args.repeat)
         t_grpc_file = best(lambda: client.download(ds, path=out), args.repeat)
         t_local_table = best(lambda: pl.read_parquet(ds_path), args.repeat)
         t_grpc_table = best(lambda: client.download(ds), args.repeat)
-        rows.append(("download: file bytes (disk read vs stream to a file)", t_local_bytes, t_grpc_file))
-        rows.append(("download: into a polars DataFrame", t_local_table, t_grpc_table))
+        rows.append(("download: the byte stream into memory vs reading the file", t_local_bytes, t_grpc_bytes))
+        rows.append(("download: into a file (atomic, fsynced) vs copying the file", t_local_copy, t_grpc_file))
+        rows.append(("download: into a polars DataFrame vs pl.read_parquet", t_local_table, t_grpc_table))
         client.close()
 
         print()

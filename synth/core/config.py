@@ -20,6 +20,9 @@ class ServiceConfig:
     max_generate_rows: int = 200_000_000
     #: Worker threads of the local job executor.
     job_workers: int = 2
+    #: Torch intra-op threads per process; 0 means the cores divided among the
+    #: job workers (oversubscribed OpenMP threads spin and slow every job down).
+    torch_threads: int = 0
     #: Holdout share when the registration does not say.
     default_holdout_fraction: float = 0.2
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
@@ -198,20 +198,39 @@ class JobStore:
             error_message=message,
         )
 
-    def recover_after_restart(self) -> Sequence[str]:
-        """Jobs left QUEUED or RUNNING by a previous process are INTERRUPTED, not running forever."""
+    def recover_after_restart(
+        self, resumable: Callable[[JobRecord], bool] = lambda _: False
+    ) -> Sequence[JobRecord]:
+        """Jobs a previous process left QUEUED or RUNNING: resume or mark them INTERRUPTED.
+
+        A RUNNING job for which `resumable` says yes (a training with a
+        checkpoint) stays RUNNING and is returned, for the executor to pick up
+        where it stopped; every other one is INTERRUPTED, not running forever.
+        """
         with self.store.transaction() as conn:
-            ids = [
-                r.id
+            left = [
+                JobRecord.from_row(r)
                 for r in conn.execute(
-                    select(jobs.c.id).where(
+                    select(jobs).where(
                         jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value])
                     )
                 )
             ]
-        for job_id in ids:
-            self.interrupt(job_id, "the server stopped before this job finished; submit it again")
-        return ids
+        resumed = []
+        for job in left:
+            if job.state is JobState.RUNNING and resumable(job):
+                resumed.append(job)
+            else:
+                self.interrupt(
+                    job.id, "the server stopped before this job finished; submit it again"
+                )
+        return resumed
+
+    def note(self, job_id: str, message: str) -> None:
+        """Change a running job's message only (e.g. why it is paused)."""
+        with self.store.transaction() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(message=message))
+        self._notify()
 
     # --- watching --------------------------------------------------------------------
 

@@ -30,16 +30,16 @@ class SynthService:
         self.artifacts = ArtifactStore(config.artifacts_dir)
         self.artifacts.clean_tmp()
         self.jobs = JobStore(self.meta)
-        interrupted = self.jobs.recover_after_restart()
-        if interrupted:
-            log.warning(
-                "marked %d job(s) left by a previous process as INTERRUPTED", len(interrupted)
-            )
         self.executor = LocalExecutor(self.jobs, workers=config.job_workers)
         self.sources = SourceService(config, self.meta, self.artifacts)
         self.training = TrainingService(self)
         self.generation = GenerationService(self)
         self.evaluation = EvaluationService(self)
+        # Jobs a previous process left behind: checkpointed trainings resume, the rest
+        # are marked INTERRUPTED (and refunded when they never read a row).
+        for job in self.jobs.recover_after_restart(self.training.resumable):
+            log.warning("resuming training %s from its last checkpoint", job.id)
+            self.training.submit_to_executor(job, resume=True)
 
     def budget(self, source_id: str) -> BudgetStatus:
         self.sources.get(source_id)

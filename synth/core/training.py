@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import secrets
+import shutil
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,17 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from generators import create_generator, generator_class
-from generators.base import Generator, default_delta
+from generators.base import Generator, Progress, default_delta
 from synth.core import ledger as ledger_ops
 from synth.core.names import name_of, new_id
 from synth.core.pages import Page, decode_token, encode_token
 from synth.core.records import JobKind, JobRecord, ModelRecord, SourceRecord
-from synth.errors import FieldViolation, InvalidArgument, NotFound, PrivacyError
+from synth.errors import FieldViolation, Interrupted, InvalidArgument, NotFound, PrivacyError
 from synth.jobs.context import JobContext
 from synth.schema import TableSchema
 from synth.store.tables import models
 
 #: Set by the request's own fields or by the server (never a client-chosen server path).
+CHECKPOINT_INDEX = "checkpoint.json"  # the commit point of a generator's checkpoint folder
 _RESERVED = {"epsilon", "delta", "allow_non_private", "checkpoint_dir"}
 
 
@@ -55,8 +60,17 @@ def choose_kind(requested: str, source: SourceRecord, epsilon: float | None) -> 
     return kind
 
 
+def supports_checkpoints(cls: type[Generator]) -> bool:
+    """Generators with `checkpoint_dir` and a `resume` classmethod can pick up after a crash."""
+    return hasattr(cls, "resume") and "checkpoint_dir" in cls.__init__.__code__.co_varnames
+
+
 def build_generator(
-    kind: str, req: TrainRequest, source: SourceRecord
+    kind: str,
+    req: TrainRequest,
+    source: SourceRecord,
+    *,
+    server_params: dict[str, Any] | None = None,
 ) -> tuple[Generator, dict[str, Any]]:
     """The generator and the cleaned params; every error here is the caller's to fix."""
     params = dict(req.params)
@@ -90,7 +104,9 @@ def build_generator(
     if "allow_non_private" in cls.__init__.__code__.co_varnames:
         extra["allow_non_private"] = source.allow_non_private
     delta = req.delta if req.delta is not None else service_default_delta(req.epsilon, source)
-    gen = create_generator(kind, epsilon=req.epsilon, delta=delta, **extra, **params)
+    gen = create_generator(
+        kind, epsilon=req.epsilon, delta=delta, **extra, **(server_params or {}), **params
+    )
     if seed is not None:
         params["seed"] = int(seed)
     return gen, params
@@ -109,9 +125,19 @@ def service_default_delta(epsilon: float | None, source: SourceRecord) -> float 
     return math.floor(d / 10**exp) * 10**exp
 
 
+def limit_torch_threads(config: Any) -> None:
+    """Give each job worker its share of the cores (torch's setting is process-wide)."""
+    import torch
+
+    threads = config.torch_threads or max(1, (os.cpu_count() or 1) // max(1, config.job_workers))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 class TrainingService:
     def __init__(self, svc: Any) -> None:
         self.svc = svc  # the SynthService facade (sources, jobs, meta, artifacts, executor)
+        self._torch_configured = False
 
     def submit(self, req: TrainRequest) -> JobRecord:
         source = self.svc.sources.get(req.source_id)
@@ -149,24 +175,72 @@ class TrainingService:
             if existing is None:
                 raise
             return existing
-        self.svc.executor.submit(job.id, lambda ctx: self._run(ctx, request))
+        self.submit_to_executor(job)
         return job
 
-    def _run(self, ctx: JobContext, request: dict[str, Any]) -> str:
+    def submit_to_executor(self, job: JobRecord, *, resume: bool = False) -> None:
+        self.svc.executor.submit(
+            job.id,
+            lambda ctx: self._run(ctx, job.request, resume=resume),
+            resumable=lambda: self.has_checkpoint(job.id),
+            running=resume,
+        )
+
+    # --- checkpoints: a crashed or shut-down training picks up where it stopped -------
+
+    def checkpoint_dir(self, job_id: str) -> Path:
+        return self.svc.artifacts.path(f"checkpoints/{job_id}")
+
+    def has_checkpoint(self, job_id: str) -> bool:
+        return (self.checkpoint_dir(job_id) / CHECKPOINT_INDEX).is_file()
+
+    def resumable(self, job: JobRecord) -> bool:
+        return job.kind is JobKind.TRAIN and self.has_checkpoint(job.id)
+
+    def _run(self, ctx: JobContext, request: dict[str, Any], *, resume: bool = False) -> str:
+        try:
+            return self._train(ctx, request, resume=resume)
+        except Interrupted:
+            raise  # the checkpoint stays for the next start
+        except BaseException:
+            shutil.rmtree(self.checkpoint_dir(ctx.job_id), ignore_errors=True)
+            raise
+
+    def _train(self, ctx: JobContext, request: dict[str, Any], *, resume: bool) -> str:
         source = self.svc.sources.get(request["source"])
+        params = dict(request["params"])
+        cls = generator_class(request["generator"])
+        if "torch" in sys.modules and not self._torch_configured:
+            limit_torch_threads(self.svc.config)
+            self._torch_configured = True
+        checkpoints = supports_checkpoints(cls)
+        if checkpoints:
+            params.setdefault("checkpoint_every", 1)
         treq = TrainRequest(
             source_id=source.id,
             generator=request["generator"],
             epsilon=request["epsilon"],
             delta=request["delta"],
-            params=dict(request["params"]),
+            params=params,
         )
-        gen, params = build_generator(request["generator"], treq, source)
+        ckpt = self.checkpoint_dir(ctx.job_id)
+        gen, params = build_generator(
+            request["generator"],
+            treq,
+            source,
+            server_params={"checkpoint_dir": str(ckpt)} if checkpoints else {},
+        )
         schema = TableSchema.from_json_dict(request["schema"])
         seed = params.get("seed", secrets.randbits(62))
         ctx.touch_data()
         table = self.svc.sources.read_part(source, "train")
-        report = gen.fit(table, schema, rng=np.random.default_rng(seed), progress=ctx.progress)
+        if resume and self.has_checkpoint(ctx.job_id):
+            ctx.progress(Progress("resuming", 0.0, message="resuming from the last checkpoint"))
+            gen = cls.resume(ckpt, table, schema, progress=ctx.progress)  # type: ignore[attr-defined]
+            assert gen.privacy is not None
+            report = gen.privacy
+        else:
+            report = gen.fit(table, schema, rng=np.random.default_rng(seed), progress=ctx.progress)
         ctx.check()
         model_id = new_id("m")
         rel = self.svc.artifacts.model_dir(model_id)
@@ -178,7 +252,10 @@ class TrainingService:
             source_fingerprint=source.fingerprint,
             generator=gen.kind,
             generator_version=gen.version,
-            params={**gen.params(), "seed": seed},
+            params={
+                **{k: v for k, v in gen.params().items() if k != "checkpoint_dir"},
+                "seed": seed,
+            },
             epsilon=report.epsilon,
             delta=report.delta,
             accountant=report.accountant,
@@ -205,6 +282,7 @@ class TrainingService:
         except BaseException:
             self.svc.artifacts.remove(rel)
             raise
+        shutil.rmtree(ckpt, ignore_errors=True)
         return name_of("models", model_id)
 
     # --- reads ----------------------------------------------------------------------

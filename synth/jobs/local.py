@@ -19,6 +19,8 @@ from synth.jobs.context import JobContext
 log = logging.getLogger(__name__)
 
 JobFn = Callable[[JobContext], str]  # returns the result resource name
+#: Says whether an interrupted job can pick up where it stopped (it has a checkpoint).
+Resumable = Callable[[], bool]
 
 
 class LocalExecutor:
@@ -30,23 +32,32 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._shutdown = threading.Event()
 
-    def submit(self, job_id: str, fn: JobFn) -> None:
+    def submit(
+        self, job_id: str, fn: JobFn, *, resumable: Resumable | None = None, running: bool = False
+    ) -> None:
+        """Queue `fn`; `running=True` picks up a job a previous process left RUNNING."""
         ctx = JobContext(job_id=job_id, jobs=self.jobs, shutdown_event=self._shutdown)
         with self._lock:
             self._contexts[job_id] = ctx
-            self._futures[job_id] = self._pool.submit(self._run, ctx, fn)
+            self._futures[job_id] = self._pool.submit(self._run, ctx, fn, resumable, running)
 
-    def _run(self, ctx: JobContext, fn: JobFn) -> None:
+    def _run(self, ctx: JobContext, fn: JobFn, resumable: Resumable | None, running: bool) -> None:
         try:
-            if ctx.shutdown_event.is_set():
+            if ctx.shutdown_event.is_set() and not running:
                 self.jobs.interrupt(ctx.job_id, "the server shut down before this job started")
                 return
-            if ctx.cancel_event.is_set() or not self.jobs.start(ctx.job_id):
+            if ctx.cancel_event.is_set() or not (running or self.jobs.start(ctx.job_id)):
                 return
             result = fn(ctx)
             self.jobs.succeed(ctx.job_id, result)
         except Interrupted as exc:
-            self.jobs.interrupt(ctx.job_id, str(exc))
+            if resumable is not None and resumable():
+                self.jobs.note(
+                    ctx.job_id,
+                    "paused by a server shutdown; resumes from its last checkpoint at the next start",
+                )
+            else:
+                self.jobs.interrupt(ctx.job_id, str(exc))
         except Cancelled as exc:
             self.jobs.cancel(ctx.job_id, str(exc))
         except BaseException as exc:

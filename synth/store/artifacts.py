@@ -19,7 +19,7 @@ from pathlib import Path
 class ArtifactStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        for sub in ("sources", "models", "datasets", "evaluations", "tmp"):
+        for sub in ("sources", "models", "datasets", "evaluations", "checkpoints", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def path(self, relative: str) -> Path:
