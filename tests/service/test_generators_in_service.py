@@ -36,3 +36,16 @@ def test_non_private_training_needs_a_source_that_allows_it(stubs: Stubs, adult_
     done = stubs.wait(job)
     assert done.state == jobs_pb2.SUCCEEDED
     assert list(stubs.budget("sources/internal").entries) == []
+
+
+def test_aim_and_auto_through_the_service(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
+    client = synth.Client.connect(fresh_server.address)
+    src = client.register_source("adult", adult_small_csv, budget=synth.Budget(epsilon=4.0, delta=1e-6))
+    model = client.train(src, generator="aim", epsilon=1.0).result()
+    assert model.generator == "aim" and model.epsilon is not None and model.epsilon <= 1.0
+    auto = client.train(src, generator="auto", epsilon=1.0).result()
+    assert auto.generator in ("aim", "dpctgan", "dp_marginals")
+    assert client.budget(src).spent.epsilon == pytest.approx(2.0)
+    df = client.download(client.generate(model, rows=300, seed=1).result())
+    assert df.height == 300
+    client.close()
