@@ -66,7 +66,9 @@ class ColumnCoder:
             arr = arr.cast(pa.string())
             idx = pc.index_in(arr, value_set=pa.array(list(self.categories), type=pa.string()))
             codes = np.asarray(idx.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-            unknown = len(self.categories) if self.other else 0
+            # A value outside a declared category list: "other" when there is one, else
+            # null when the column may be null (as dp_marginals does), else the first category.
+            unknown = len(self.categories) if self.other else (null_code if self.nullable else 0)
             codes = np.where(codes < 0, unknown, codes)
             isnull = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         else:
