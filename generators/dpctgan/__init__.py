@@ -215,7 +215,8 @@ class DPCTGAN(Generator):
         else:
             progress(Progress("preprocessing", 0.0, message="measuring the columns"))
             pre = self._preprocess(table, schema, rng)
-            progress(Progress("preprocessing", 1.0, epsilon_spent=pre.epsilon, message="layout ready"))
+            # Fraction is of the whole fit: training, which follows, is nearly all of it.
+            progress(Progress("preprocessing", 0.0, epsilon_spent=pre.epsilon, message="layout ready"))
         data, codes = encode(table, schema, pre.layout)
         cfg, sigma, train_delta = self._train_config(table.num_rows)
         gen = torch.Generator(device=device)
