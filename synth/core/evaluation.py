@@ -18,7 +18,7 @@ from sqlalchemy import Row, select
 
 from generators.base import Progress
 from synth.core.names import name_of, new_id
-from synth.core.pages import Page, decode_token, encode_token
+from synth.core.pages import Page, fetch_page
 from synth.core.records import JobKind, JobRecord
 from synth.errors import FieldViolation, InvalidArgument, NotFound
 from synth.jobs.context import JobContext
@@ -196,7 +196,6 @@ class EvaluationService:
         return self.svc.artifacts.path(rec.artifact) / REPORT_FILE
 
     def list(self, *, page_size: int, token: str, parent: str = "") -> Page[EvaluationRecord]:
-        offset = decode_token(token)
         q = select(evaluations).order_by(evaluations.c.create_time, evaluations.c.id)
         coll, _, rid = parent.partition("/")
         if coll == "datasets":
@@ -205,7 +204,6 @@ class EvaluationService:
             q = q.where(evaluations.c.source_id == rid)
         elif parent:
             raise InvalidArgument("parent must be 'datasets/ID' or 'sources/ID'")
-        with self.svc.meta.transaction() as conn:
-            rows = conn.execute(q.offset(offset).limit(page_size + 1)).all()
-        items = [EvaluationRecord.from_row(r) for r in rows[:page_size]]
-        return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")
+        return fetch_page(
+            self.svc.meta, q, page_size=page_size, token=token, make=EvaluationRecord.from_row
+        )

@@ -15,7 +15,7 @@ import synth
 from generators import load_generator
 from generators.base import Progress
 from synth.core.names import name_of, new_id
-from synth.core.pages import Page, decode_token, encode_token
+from synth.core.pages import Page, fetch_page
 from synth.core.records import DatasetRecord, JobKind, JobRecord, ModelRecord
 from synth.errors import FieldViolation, InvalidArgument, NotFound
 from synth.jobs.context import JobContext
@@ -141,7 +141,6 @@ class GenerationService:
         return DatasetRecord.from_row(row)
 
     def list(self, *, page_size: int, token: str, parent: str = "") -> Page[DatasetRecord]:
-        offset = decode_token(token)
         q = select(datasets).order_by(datasets.c.create_time, datasets.c.id)
         if parent:
             coll, _, rid = parent.partition("/")
@@ -151,7 +150,6 @@ class GenerationService:
                 q = q.where(datasets.c.source_id == rid)
             else:
                 q = q.where(or_(datasets.c.model_id == parent, datasets.c.source_id == parent))
-        with self.svc.meta.transaction() as conn:
-            rows = conn.execute(q.offset(offset).limit(page_size + 1)).all()
-        items = [DatasetRecord.from_row(r) for r in rows[:page_size]]
-        return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")
+        return fetch_page(
+            self.svc.meta, q, page_size=page_size, token=token, make=DatasetRecord.from_row
+        )

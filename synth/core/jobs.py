@@ -19,7 +19,7 @@ from sqlalchemy import Connection, and_, select, update
 from generators.base import Progress
 from synth.core import ledger as ledger_ops
 from synth.core.names import new_id
-from synth.core.pages import Page, decode_token, encode_token
+from synth.core.pages import Page, fetch_page
 from synth.core.records import JobKind, JobRecord, JobState
 from synth.errors import IdempotencyConflict, NotFound, SynthError
 from synth.store.metadata import MetadataStore
@@ -101,16 +101,12 @@ class JobStore:
     def list(
         self, *, page_size: int, token: str, target: str = "", state: JobState | None = None
     ) -> Page[JobRecord]:
-        offset = decode_token(token)
         q = select(jobs).order_by(jobs.c.create_time.desc(), jobs.c.id)
         if target:
             q = q.where(jobs.c.target == target)
         if state is not None:
             q = q.where(jobs.c.state == state.value)
-        with self.store.transaction() as conn:
-            rows = conn.execute(q.offset(offset).limit(page_size + 1)).all()
-        items = [JobRecord.from_row(r) for r in rows[:page_size]]
-        return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")
+        return fetch_page(self.store, q, page_size=page_size, token=token, make=JobRecord.from_row)
 
     # --- state moves ---------------------------------------------------------------
 

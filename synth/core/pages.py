@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select
 
 from synth.errors import FieldViolation, InvalidArgument
+from synth.store.metadata import MetadataStore
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
@@ -45,3 +49,19 @@ def decode_token(token: str) -> int:
             "page_token is not one this server issued; start again with an empty token",
             violations=[FieldViolation("page_token", "invalid")],
         ) from exc
+
+
+def fetch_page(
+    store: MetadataStore,
+    query: Select[Any],
+    *,
+    page_size: int,
+    token: str,
+    make: Callable[[Any], T],
+) -> Page[T]:
+    """One page of an ordered query: one row more than asked says whether another page follows."""
+    offset = decode_token(token)
+    with store.transaction() as conn:
+        rows = conn.execute(query.offset(offset).limit(page_size + 1)).all()
+    items = [make(r) for r in rows[:page_size]]
+    return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")

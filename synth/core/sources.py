@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from synth.core.config import ServiceConfig
 from synth.core.names import check_source_id
-from synth.core.pages import Page, decode_token, encode_token
+from synth.core.pages import Page, fetch_page
 from synth.core.records import SourceRecord
 from synth.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgument, NotFound
 from synth.schema import TableSchema, infer_schema, merge_declarations
@@ -213,17 +213,14 @@ class SourceService:
         return SourceRecord.from_row(row)
 
     def list(self, *, page_size: int, token: str) -> Page[SourceRecord]:
-        offset = decode_token(token)
-        with self.meta.transaction() as conn:
-            rows = conn.execute(
-                select(sources)
-                .where(sources.c.deleted.is_(False))
-                .order_by(sources.c.create_time, sources.c.id)
-                .offset(offset)
-                .limit(page_size + 1)
-            ).all()
-        items = [SourceRecord.from_row(r) for r in rows[:page_size]]
-        return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")
+        q = (
+            select(sources)
+            .where(sources.c.deleted.is_(False))
+            .order_by(sources.c.create_time, sources.c.id)
+        )
+        return fetch_page(
+            self.meta, q, page_size=page_size, token=token, make=SourceRecord.from_row
+        )
 
     def read_part(self, record: SourceRecord, part: str) -> pa.Table:
         """The stored train or holdout rows (for jobs; never sent to clients)."""

@@ -21,7 +21,7 @@ from generators import create_generator, generator_class
 from generators.base import Generator, Progress, default_delta
 from synth.core import ledger as ledger_ops
 from synth.core.names import name_of, new_id
-from synth.core.pages import Page, decode_token, encode_token
+from synth.core.pages import Page, fetch_page
 from synth.core.records import JobKind, JobRecord, ModelRecord, SourceRecord
 from synth.errors import FieldViolation, Interrupted, InvalidArgument, NotFound, PrivacyError
 from synth.jobs.context import JobContext
@@ -295,11 +295,9 @@ class TrainingService:
         return ModelRecord.from_row(row)
 
     def list(self, *, page_size: int, token: str, source_id: str = "") -> Page[ModelRecord]:
-        offset = decode_token(token)
         q = select(models).order_by(models.c.create_time, models.c.id)
         if source_id:
             q = q.where(models.c.source_id == source_id)
-        with self.svc.meta.transaction() as conn:
-            rows = conn.execute(q.offset(offset).limit(page_size + 1)).all()
-        items = [ModelRecord.from_row(r) for r in rows[:page_size]]
-        return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")
+        return fetch_page(
+            self.svc.meta, q, page_size=page_size, token=token, make=ModelRecord.from_row
+        )
