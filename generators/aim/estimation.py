@@ -33,7 +33,11 @@ class GraphicalModel:
     """Calibrated marginals (counts summing to `total`) on a junction tree's cliques."""
 
     def __init__(
-        self, sizes: Sequence[int], tree: JunctionTree, marginals: Sequence[np.ndarray], total: float
+        self,
+        sizes: Sequence[int],
+        tree: JunctionTree,
+        marginals: Sequence[np.ndarray],
+        total: float,
     ) -> None:
         self.sizes = tuple(int(s) for s in sizes)
         self.tree = tree
@@ -73,7 +77,10 @@ class GraphicalModel:
         """
         t = self.tree
         path = self._path(t.home((a,)), t.home((b,)))
-        seps = [tuple(sorted(set(t.cliques[x]) & set(t.cliques[y]))) for x, y in itertools.pairwise(path)]
+        seps = [
+            tuple(sorted(set(t.cliques[x]) & set(t.cliques[y])))
+            for x, y in itertools.pairwise(path)
+        ]
         f_attrs = tuple(sorted({a, *seps[0]}))
         f = sum_to(self.marginals[path[0]], t.cliques[path[0]], f_attrs)
         for step, nxt in enumerate(path[1:]):
@@ -81,7 +88,9 @@ class GraphicalModel:
             last = step == len(seps) - 1
             out = tuple(sorted({a, b} if last else {a, *seps[step + 1]}))
             mu_s = np.maximum(self.project(sep), 1e-300) if sep else np.array(self.total)
-            f = contract([(f, f_attrs), (self.marginals[nxt], t.cliques[nxt]), (1.0 / mu_s, sep)], out)
+            f = contract(
+                [(f, f_attrs), (self.marginals[nxt], t.cliques[nxt]), (1.0 / mu_s, sep)], out
+            )
             f_attrs = out
         return f
 
@@ -120,6 +129,10 @@ def calibrate(
     return mu
 
 
+#: Steps between cancellation checks (and settle tests) in `mirror_descent`.
+BLOCK = 25
+
+
 @dataclass
 class Fit:
     """What `mirror_descent` returns: the model and the potentials to warm-start the next fit."""
@@ -142,15 +155,25 @@ def mirror_descent(
     iters: int,
     warm: dict[Clique, np.ndarray] | None = None,
     check: Callable[[int], None] | None = None,
+    watch: Clique | None = None,
+    max_iters: int = 0,
+    settle: float = 0.1,
 ) -> Fit:
     """Fit potentials on the maximal measured cliques to the noisy marginals.
 
-    `check(t)` is called every few iterations (the caller raises there to cancel).
+    Runs `iters` steps. With `watch` (the clique just measured), it goes on,
+    a block of `BLOCK` steps at a time up to `max_iters`, while the model's
+    marginal on `watch` still moves: while the last block moved it (L1) by
+    more than `settle` times its whole move in this fit. AIM's σ-halving test
+    reads that move, so a refit stopped early would understate it.
+    `check(t)` is called every block (the caller raises there to cancel).
     """
     cliques = maximal([m.clique for m in measurements])
     tree = junction_tree(len(sizes), cliques, sizes)
     home = [tree.home(c) for c in cliques]
-    owner = [next(k for k, c in enumerate(cliques) if set(m.clique) <= set(c)) for m in measurements]
+    owner = [
+        next(k for k, c in enumerate(cliques) if set(m.clique) <= set(c)) for m in measurements
+    ]
     theta = {c: np.zeros(shape_of(c, sizes)) for c in cliques}
     for old, values in (warm or {}).items():
         k = next((k for k, c in enumerate(cliques) if set(old) <= set(c)), None)
@@ -167,7 +190,9 @@ def mirror_descent(
         parts: list[np.ndarray | float] = [0.0] * len(tree.cliques)
         for c, h in zip(cliques, home, strict=True):
             parts[h] = parts[h] + expand(th[c], c, tree.cliques[h])
-        pots = [np.broadcast_to(p, shape_of(c, sizes)) for p, c in zip(parts, tree.cliques, strict=True)]
+        pots = [
+            np.broadcast_to(p, shape_of(c, sizes)) for p, c in zip(parts, tree.cliques, strict=True)
+        ]
         jt = calibrate(tree, sizes, pots, total)
         return jt, [sum_to(jt[h], tree.cliques[h], c) for c, h in zip(cliques, home, strict=True)]
 
@@ -180,11 +205,22 @@ def mirror_descent(
             grad[k] += expand(diff / m.std, m.clique, cliques[k])
         return loss, grad
 
+    def watched(jt: list[np.ndarray]) -> np.ndarray:
+        assert watch is not None
+        return GraphicalModel(sizes, tree, jt, total).project(watch)
+
     jt, mu = marginals(theta)
     loss, grad = loss_grad(mu)
-    for t in range(iters):
-        if check is not None and t % 25 == 0:
-            check(t)
+    start = block_start = watched(jt) if watch is not None else np.zeros(0)
+    for t in range(max(iters, max_iters) if watch is not None else iters):
+        if t % BLOCK == 0:
+            if t >= iters:
+                now = watched(jt)
+                if np.abs(now - block_start).sum() <= settle * np.abs(now - start).sum():
+                    break
+                block_start = now
+            if check is not None:
+                check(t)
         theta2 = {c: theta[c] - alpha * g for c, g in zip(cliques, grad, strict=True)}
         jt2, mu2 = marginals(theta2)
         loss2, grad2 = loss_grad(mu2)

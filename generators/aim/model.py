@@ -49,6 +49,8 @@ class AIM(Generator):
     - memory_cap_mb: refuse (ResourceLimit, in `plan`) a workload estimated to need more.
     - prep_share: share of ρ spent on discretisation, spread over all columns.
     - iters / final_iters: mirror-descent steps after each round / at the end.
+    - max_iters / settle: a round's refit goes on past `iters`, up to `max_iters`, while the
+      measured marginal still moves by more than `settle` of its move (see `mirror_descent`).
     """
 
     kind = "aim"
@@ -68,12 +70,16 @@ class AIM(Generator):
         prep_share: float = 0.05,
         iters: int = 100,
         final_iters: int = 500,
+        max_iters: int = 1000,
+        settle: float = 0.1,
     ) -> None:
         super().__init__(epsilon=epsilon, delta=delta)
         if epsilon is None:
             raise InvalidArgument("aim is a differentially private generator: give an epsilon")
         if max_bins < 2 or fine_bins < 2 or max_categories < 1:
-            raise InvalidArgument("max_bins and fine_bins must be at least 2, max_categories at least 1")
+            raise InvalidArgument(
+                "max_bins and fine_bins must be at least 2, max_categories at least 1"
+            )
         if not 0 < prep_share < 1:
             raise InvalidArgument(f"prep_share must be in (0, 1), got {prep_share}")
         if rounds is not None and rounds < 1:
@@ -88,6 +94,8 @@ class AIM(Generator):
         self.prep_share = prep_share
         self.iters = iters
         self.final_iters = final_iters
+        self.max_iters = max_iters
+        self.settle = settle
         self.coders: list[ColumnCoder] = []
         self.model: GraphicalModel | None = None
         self.rounds_run = 0
@@ -105,6 +113,8 @@ class AIM(Generator):
             "prep_share": self.prep_share,
             "iters": self.iters,
             "final_iters": self.final_iters,
+            "max_iters": self.max_iters,
+            "settle": self.settle,
         }
 
     @property
@@ -142,20 +152,7 @@ class AIM(Generator):
         budget = ZCDPBudget(self.epsilon, delta, selection_delta=split.selection_delta)
         cols = schema.modelled()
         progress(Progress("discretise", 0.0, 0.0, f"discretising {len(cols)} columns"))
-        coders = []
-        for col in cols:
-            arr = table.column(col.name)
-            rho = split.rho_column.get(col.name, 0.0)
-            if needs_histogram(col):
-                budget.spend(f"histogram {col.name}", rho)
-                coder = numeric_coder(arr, col, rho, rng, max_bins=self.max_bins, fine_bins=self.fine_bins)
-            else:
-                sel_delta = split.delta_column.get(col.name, 0.0)
-                if rho > 0:
-                    budget.spend(f"categories {col.name}", rho, sel_delta)
-                coder = categorical_coder(arr, col, rho, sel_delta, rng, max_categories=self.max_categories)
-            coders.append(coder)
-        codes = np.stack([c.encode(table.column(c.name), col) for c, col in zip(coders, cols, strict=True)], axis=1)
+        coders, codes = self.discretise(table, schema, split, budget, rng)
         sizes = [c.size for c in coders]
 
         cache: dict[float, float] = {}
@@ -191,6 +188,8 @@ class AIM(Generator):
             workload_max_cells=self.workload_max_cells,
             iters=self.iters,
             final_iters=self.final_iters,
+            max_iters=self.max_iters,
+            settle=self.settle,
         )
         model, measurements, t = run_aim(
             codes, sizes, budget, split.rho_rounds, rng, settings, on_round=on_round, check=check
@@ -212,9 +211,44 @@ class AIM(Generator):
             },
         )
 
+    def discretise(
+        self,
+        table: pa.Table,
+        schema: TableSchema,
+        split: BudgetSplit,
+        budget: ZCDPBudget,
+        rng: np.random.Generator,
+    ) -> tuple[list[ColumnCoder], np.ndarray]:
+        """Each modelled column's coder (DP where not public, charged to `budget`) and the codes."""
+        cols = schema.modelled()
+        coders = []
+        for col in cols:
+            arr = table.column(col.name)
+            rho = split.rho_column.get(col.name, 0.0)
+            if needs_histogram(col):
+                budget.spend(f"histogram {col.name}", rho)
+                coder = numeric_coder(
+                    arr, col, rho, rng, max_bins=self.max_bins, fine_bins=self.fine_bins
+                )
+            else:
+                sel_delta = split.delta_column.get(col.name, 0.0)
+                if rho > 0:
+                    budget.spend(f"categories {col.name}", rho, sel_delta)
+                coder = categorical_coder(
+                    arr, col, rho, sel_delta, rng, max_categories=self.max_categories
+                )
+            coders.append(coder)
+        codes = np.stack(
+            [c.encode(table.column(c.name), col) for c, col in zip(coders, cols, strict=True)],
+            axis=1,
+        )
+        return coders, codes
+
     # --- sample ----------------------------------------------------------------------
 
-    def _sample_modelled(self, n: int, rng: np.random.Generator) -> dict[str, pa.Array | np.ndarray]:
+    def _sample_modelled(
+        self, n: int, rng: np.random.Generator
+    ) -> dict[str, pa.Array | np.ndarray]:
         assert self.model is not None
         codes = sample_codes(self.model, n, rng)
         return {c.name: c.decode(codes[:, i], rng) for i, c in enumerate(self.coders)}

@@ -41,7 +41,9 @@ class BudgetSplit:
         return sum(self.rho_column.values())
 
 
-def split_budget(schema: TableSchema, epsilon: float, delta: float, *, prep_share: float) -> BudgetSplit:
+def split_budget(
+    schema: TableSchema, epsilon: float, delta: float, *, prep_share: float
+) -> BudgetSplit:
     """Each column that needs discretising gets prep_share/d of ρ; AIM's rounds get the rest."""
     cols = schema.modelled()
     selecting = [c.name for c in cols if needs_selection(c)]
@@ -72,7 +74,12 @@ def spends(split: BudgetSplit) -> list[Spend]:
     if split.rho_column:
         share = split.rho_prep / split.rho_total
         out.append(
-            Spend("preprocessing", split.epsilon * share, conv_delta * share + split.selection_delta, MECHANISM)
+            Spend(
+                "preprocessing",
+                split.epsilon * share,
+                conv_delta * share + split.selection_delta,
+                MECHANISM,
+            )
         )
     share = split.rho_rounds / split.rho_total
     out.append(Spend("marginals", split.epsilon * share, conv_delta * share, MECHANISM))
@@ -89,7 +96,9 @@ def peak_bytes(
     workload_max_cells: int,
 ) -> tuple[int, int]:
     """(estimated peak bytes, cells of the model of one-way marginals alone)."""
-    sizes = [max_size(c, max_bins=max_bins, max_categories=max_categories) for c in schema.modelled()]
+    sizes = [
+        max_size(c, max_bins=max_bins, max_categories=max_categories) for c in schema.modelled()
+    ]
     data = n_rows * len(sizes) * 8 * 3  # codes, plus a column's float copy while encoding
     pair_cells = sum(a * b for a, b in combinations(sizes, 2) if a * b <= workload_max_cells)
     answers = (pair_cells + sum(sizes)) * 8

@@ -34,6 +34,8 @@ class AIMSettings:
     workload_max_cells: int
     iters: int
     final_iters: int
+    max_iters: int = 0
+    settle: float = 0.1
 
 
 def workload_candidates(sizes: list[int], max_cells: int) -> dict[Clique, float]:
@@ -46,7 +48,9 @@ def workload_candidates(sizes: list[int], max_cells: int) -> dict[Clique, float]
     return cands
 
 
-def _exponential(scores: dict[Clique, float], eps: float, sens: float, rng: np.random.Generator) -> Clique:
+def _exponential(
+    scores: dict[Clique, float], eps: float, sens: float, rng: np.random.Generator
+) -> Clique:
     keys = list(scores)
     q = np.array([scores[k] for k in keys])
     logits = 0.5 * eps / sens * (q - q.max())
@@ -115,7 +119,17 @@ def run_aim(
         budget.spend(f"round {t}: measure {cl}", 0.5 / sigma**2)
         measurements.append(Measurement(cl, x + rng.normal(0.0, sigma, x.shape), sigma))
         before = model.project(cl)
-        fit = mirror_descent(sizes, measurements, total, iters=settings.iters, warm=fit.potentials, check=check)
+        fit = mirror_descent(
+            sizes,
+            measurements,
+            total,
+            iters=settings.iters,
+            warm=fit.potentials,
+            check=check,
+            watch=cl,
+            max_iters=settings.max_iters,
+            settle=settings.settle,
+        )
         after = fit.model.project(cl)
         on_round(t, used, rho, cl, fit.model.tree.size(sizes))
         if float(np.abs(after - before).sum()) <= sigma * math.sqrt(2 / math.pi) * x.size:

@@ -35,7 +35,10 @@ def mixed_table(n: int, rng: np.random.Generator) -> tuple[pa.Table, TableSchema
             "count": pa.array(rng.integers(0, 20, n).astype(np.int32)),
             "flag": pa.array(rng.random(n) < 0.3),
             "when": pa.array(
-                [dt.datetime(2024, 1, 1) + dt.timedelta(hours=int(h)) for h in rng.integers(0, 8760, n)],
+                [
+                    dt.datetime(2024, 1, 1) + dt.timedelta(hours=int(h))
+                    for h in rng.integers(0, 8760, n)
+                ],
                 pa.timestamp("us"),
             ),
             "rare": pa.array([f"r{i}" if i < 3 else "common" for i in range(n)]),
@@ -81,7 +84,9 @@ def test_report_matches_plan_and_spends_the_whole_budget(
     assert sum(s.epsilon for s in plan) == pytest.approx(2.0)
     assert fitted.privacy.epsilon is not None and fitted.privacy.delta is not None
     assert fitted.privacy.epsilon <= 2.0
-    assert fitted.privacy.epsilon == pytest.approx(2.0, rel=1e-6)  # AIM's last round takes what is left
+    assert fitted.privacy.epsilon == pytest.approx(
+        2.0, rel=1e-6
+    )  # AIM's last round takes what is left
     assert fitted.privacy.delta <= sum(s.delta for s in plan) * (1 + 1e-9)
 
 
@@ -93,7 +98,9 @@ def test_report_matches_plan_and_spends_the_whole_budget(
     n_num=st.integers(0, 2),
     seed=st.integers(0, 2**16),
 )
-def test_epsilon_never_exceeds_the_target(epsilon: float, n: int, n_cat: int, n_num: int, seed: int) -> None:
+def test_epsilon_never_exceeds_the_target(
+    epsilon: float, n: int, n_cat: int, n_num: int, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     cols = {f"c{i}": pa.array([f"v{x}" for x in rng.integers(0, 4, n)]) for i in range(n_cat)}
     cols |= {f"x{i}": pa.array(rng.normal(size=n)) for i in range(n_num)}
@@ -108,7 +115,9 @@ def test_epsilon_never_exceeds_the_target(epsilon: float, n: int, n_cat: int, n_
     assert report.details["rho"] <= report.details["rho_target"] * (1 + 1e-12)
 
 
-def test_samples_have_the_schema_types_and_domains(fitted: AIM, mixed: tuple[pa.Table, TableSchema]) -> None:
+def test_samples_have_the_schema_types_and_domains(
+    fitted: AIM, mixed: tuple[pa.Table, TableSchema]
+) -> None:
     _, schema = mixed
     out = fitted.sample_table(2000, seed=3)
     assert out.schema == schema.arrow_schema()
@@ -172,10 +181,14 @@ def test_fit_refuses_before_spending(mixed: tuple[pa.Table, TableSchema]) -> Non
     assert events == [] and gen.privacy is None
 
 
-def test_progress_streams_rounds_and_epsilon_and_can_cancel(mixed: tuple[pa.Table, TableSchema]) -> None:
+def test_progress_streams_rounds_and_epsilon_and_can_cancel(
+    mixed: tuple[pa.Table, TableSchema],
+) -> None:
     table, schema = mixed
     events: list[Progress] = []
-    AIM(epsilon=1.0, **FAST).fit(table, schema, rng=np.random.default_rng(0), progress=events.append)
+    AIM(epsilon=1.0, **FAST).fit(
+        table, schema, rng=np.random.default_rng(0), progress=events.append
+    )
     rounds = [e for e in events if e.phase == "rounds"]
     assert rounds and all("round" in e.metrics for e in rounds)
     spent = [e.epsilon_spent for e in events]
@@ -202,14 +215,38 @@ def _pair_tvd(real: pa.Table, synth: pa.Table, cols: list[str]) -> float:
     return float(np.mean(out))
 
 
-def test_beats_independent_marginals_on_adult_pairs(adult: pa.Table, adult_schema: TableSchema) -> None:
+def test_beats_independent_marginals_on_adult_pairs(
+    adult: pa.Table, adult_schema: TableSchema
+) -> None:
     table = adult.slice(0, 8000)
     gen = AIM(epsilon=1.0, **FAST)
     gen.fit(table, adult_schema, rng=np.random.default_rng(0))
     synth = gen.sample_table(8000, seed=1)
     # Independent marginals with the same one-way fit: shuffle each column on its own.
     rng = np.random.default_rng(2)
-    independent = pa.table({c: synth.column(c).take(rng.permutation(8000)) for c in synth.column_names})
+    independent = pa.table(
+        {c: synth.column(c).take(rng.permutation(8000)) for c in synth.column_names}
+    )
     cols = ["marital_status", "relationship", "sex", "education", "occupation", "income"]
     ours, indep = _pair_tvd(table, synth, cols), _pair_tvd(table, independent, cols)
     assert ours < 0.75 * indep, (ours, indep)
+
+
+@pytest.mark.parametrize("at", ["lower", "upper"])
+def test_a_point_mass_on_a_float_bound_stays_a_point_mass(at: str) -> None:
+    """Zero-inflated amounts (rain = 0 on most hours) come back as exact zeros, not a smear."""
+    rng = np.random.default_rng(7)
+    n = 5000
+    spread = rng.uniform(0.0, 12.5, n)
+    bound = 0.0 if at == "lower" else 12.5
+    rain = np.where(rng.random(n) < 0.7, bound, spread)
+    table = pa.table({"rain": pa.array(rain), "hour": pa.array(rng.integers(0, 24, n))})
+    schema = infer_schema(table)
+    schema = schema.with_column(replace(schema["rain"], lower=0.0, upper=12.5))
+    schema = schema.with_column(replace(schema["hour"], lower=0, upper=23))
+    gen = AIM(epsilon=1.0, **FAST)
+    gen.fit(table, schema, rng=np.random.default_rng(8))
+    out = gen.sample_table(n, seed=9).column("rain").to_numpy()
+    share = float(np.mean(out == bound))
+    assert abs(share - 0.7) < 0.05
+    assert float(np.mean((out > 0.0) & (out < 12.5))) > 0.2

@@ -42,7 +42,9 @@ def test_junction_tree_keeps_isolated_attributes() -> None:
     assert tree.separator[tree.order[1]] == ()
 
 
-def _random_tree_model(rng: np.random.Generator) -> tuple[list[int], list[tuple[int, ...]], np.ndarray]:
+def _random_tree_model(
+    rng: np.random.Generator,
+) -> tuple[list[int], list[tuple[int, ...]], np.ndarray]:
     """A joint over 4 attributes that factorises on cliques (0,1), (1,2), (2,3) + isolated none."""
     sizes = [2, 3, 2, 3]
     cliques: list[tuple[int, ...]] = [(0, 1), (1, 2), (2, 3)]
@@ -76,7 +78,9 @@ def test_private_pgm_recovers_a_tree_distribution_from_exact_marginals() -> None
     ms = [Measurement(c, sum_to(joint, (0, 1, 2, 3), c), 1.0) for c in cliques]
     fit = mirror_descent(sizes, ms, n, iters=1500)
     for a, b in itertools.combinations(range(4), 2):
-        np.testing.assert_allclose(fit.model.project((a, b)), sum_to(joint, (0, 1, 2, 3), (a, b)), atol=0.5)
+        np.testing.assert_allclose(
+            fit.model.project((a, b)), sum_to(joint, (0, 1, 2, 3), (a, b)), atol=0.5
+        )
 
 
 def test_pair_marginal_across_cliques_matches_brute_force() -> None:
@@ -115,3 +119,43 @@ def test_tree_histogram_resolves_an_integer_spike() -> None:
     zero = int(np.searchsorted(edges, 0.0, side="right") - 1)
     assert edges[zero + 1] - edges[zero] == pytest.approx(1.0)
     assert mass[zero] / mass.sum() > 0.85
+
+
+def test_a_refit_goes_on_while_the_new_marginal_still_moves() -> None:
+    """AIM's σ-halving test reads how far a refit moves the new marginal: the refit must settle."""
+    rng = np.random.default_rng(5)
+    sizes, cliques, p = _random_tree_model(rng)
+    n = 1000.0
+    joint = n * p
+    oneways = [Measurement((a,), sum_to(joint, (0, 1, 2, 3), (a,)), 1.0) for a in range(4)]
+    start = mirror_descent(sizes, oneways, n, iters=300)
+    new = cliques[0]
+    ms = [*oneways, Measurement(new, sum_to(joint, (0, 1, 2, 3), new), 1.0)]
+    short = mirror_descent(sizes, ms, n, iters=10, warm=start.potentials)
+    steps: list[int] = []
+    settled = mirror_descent(
+        sizes,
+        ms,
+        n,
+        iters=10,
+        warm=start.potentials,
+        watch=new,
+        max_iters=5000,
+        settle=0.01,
+        check=steps.append,
+    )
+    truth = sum_to(joint, (0, 1, 2, 3), new)
+    err_short = np.abs(short.model.project(new) - truth).sum()
+    err_settled = np.abs(settled.model.project(new) - truth).sum()
+    assert err_settled < 0.5 * err_short
+    # It stopped because the marginal settled, not at the cap.
+    assert 10 < steps[-1] < 5000 - 25
+
+
+def test_a_refit_without_watch_runs_exactly_iters() -> None:
+    rng = np.random.default_rng(6)
+    sizes, cliques, p = _random_tree_model(rng)
+    ms = [Measurement(c, sum_to(1000.0 * p, (0, 1, 2, 3), c), 1.0) for c in cliques]
+    steps: list[int] = []
+    mirror_descent(sizes, ms, 1000.0, iters=60, max_iters=1000, check=steps.append)
+    assert steps == [0, 25, 50]
