@@ -57,7 +57,9 @@ def public_schema(df: pd.DataFrame, inferred: TableSchema) -> TableSchema:
             lo, hi = BOUNDS[col.name]
             s = s.with_column(replace(col, lower=lo, upper=hi))
         elif col.kind is ColumnKind.CATEGORICAL:
-            s = s.with_column(replace(col, categories=tuple(sorted(df[col.name].dropna().unique()))))
+            s = s.with_column(
+                replace(col, categories=tuple(sorted(df[col.name].dropna().unique())))
+            )
     return s
 
 
@@ -86,13 +88,15 @@ def tstr(train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
     def prep(df: pd.DataFrame) -> pd.DataFrame:
         out = df[feats].copy()
         for c in cats:
-            out[c] = pd.Categorical(out[c].astype("string"), categories=sorted(test[c].dropna().unique()))
+            out[c] = pd.Categorical(
+                out[c].astype("string"), categories=sorted(test[c].dropna().unique())
+            )
         for c in feats:
             if c not in cats:
                 out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
         return out
 
-    y = (train[TARGET].astype("string") == POSITIVE).to_numpy()
+    y = (train[TARGET].astype("string") == POSITIVE).fillna(False).to_numpy(dtype=bool)
     y_test = (test[TARGET] == POSITIVE).to_numpy()
     if y.all() or not y.any():
         pred = np.full(len(test), bool(y.any()))
@@ -102,8 +106,10 @@ def tstr(train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
     return float(accuracy_score(y_test, pred)), float(f1_score(y_test, pred, zero_division=0.0))
 
 
-def run_ours(kind: str, table, schema, eps: float, seed: int) -> tuple[pd.DataFrame, float]:
-    gen = generator_class(kind)(epsilon=eps, delta=1e-9)
+def run_ours(
+    kind: str, table, schema, eps: float, seed: int, **params: object
+) -> tuple[pd.DataFrame, float]:
+    gen = generator_class(kind)(epsilon=eps, delta=1e-9, **params)
     gen.plan(schema, table.num_rows)
     t0 = time.perf_counter()
     gen.fit(table, schema, rng=np.random.default_rng(seed))
@@ -115,12 +121,68 @@ def run_mbi(python: str, spec: dict, eps: float, seed: int, n: int) -> tuple[pd.
     with tempfile.TemporaryDirectory() as tmp:
         spec_path, out = Path(tmp) / "spec.json", Path(tmp) / "synth.csv"
         spec_path.write_text(json.dumps(spec))
-        cmd = [python, str(REPO / "bench" / "aim_reference_mbi.py"), "--data", str(DATA / "adult.csv"),
-               "--spec", str(spec_path), "--epsilon", str(eps), "--delta", "1e-9",
-               "--seed", str(seed), "--rows", str(n), "--out", str(out)]
+        cmd = [
+            python,
+            str(REPO / "bench" / "aim_reference_mbi.py"),
+            "--data",
+            str(DATA / "adult.csv"),
+            "--spec",
+            str(spec_path),
+            "--epsilon",
+            str(eps),
+            "--delta",
+            "1e-9",
+            "--seed",
+            str(seed),
+            "--rows",
+            str(n),
+            "--out",
+            str(out),
+        ]
         res = subprocess.run(cmd, check=True, capture_output=True, text=True)
         info = json.loads(res.stdout.strip().splitlines()[-1])
         return pd.read_csv(out), info["fit_s"] + info["sample_s"]
+
+
+def run_mbi_shared(python: str, table, schema, eps: float, seed: int) -> tuple[pd.DataFrame, float]:
+    """The reference's rounds and estimation on our aim's discretisation (same codes, same ρ)."""
+    from generators.aim import AIM
+    from generators.privacy import ZCDPBudget
+
+    n = table.num_rows
+    gen = AIM(epsilon=eps, delta=1e-9)
+    t0 = time.perf_counter()
+    delta = gen.resolved_delta(n)
+    assert delta is not None
+    split = gen._split(schema, n, eps, delta)
+    budget = ZCDPBudget(eps, delta, selection_delta=split.selection_delta)
+    rng = np.random.default_rng(seed)
+    coders, codes = gen.discretise(table, schema, split, budget, rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        given, out = Path(tmp) / "codes.npz", Path(tmp) / "synthetic.npy"
+        np.savez(
+            given,
+            codes=codes,
+            sizes=[c.size for c in coders],
+            names=[c.name for c in coders],
+            rho=split.rho_rounds,
+        )
+        cmd = [
+            python,
+            str(REPO / "bench" / "aim_reference_mbi.py"),
+            "--codes",
+            str(given),
+            "--seed",
+            str(seed),
+            "--rows",
+            str(n),
+            "--out",
+            str(out),
+        ]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        synth_codes = np.load(out)
+    frame = pd.DataFrame({c.name: c.decode(synth_codes[:, i], rng) for i, c in enumerate(coders)})
+    return frame, time.perf_counter() - t0
 
 
 def main() -> None:
@@ -128,8 +190,14 @@ def main() -> None:
     ap.add_argument("--eps", type=float, nargs="+", default=[1.0, 3.0])
     ap.add_argument("--methods", default="aim,mbi,dp_marginals,dpctgan")
     ap.add_argument("--mbi-python", default="/tmp/mbi-venv/bin/python")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
-                    help="seeds for our generators (means reported); the reference uses the first")
+    ap.add_argument("--dpctgan-epochs", type=int, default=20)
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seeds for our generators (means reported); the reference uses the first",
+    )
     a = ap.parse_args()
     table = read_table(DATA / "adult.csv")
     real = table.to_pandas()
@@ -148,7 +216,7 @@ def main() -> None:
     methods = a.methods.split(",")
     for eps in a.eps:
         for m in methods:
-            seeds = a.seeds[:1] if m == "mbi" else a.seeds
+            seeds = a.seeds[:1] if m.startswith("mbi") else a.seeds
             scores = []
             for seed in seeds:
                 try:
@@ -156,9 +224,15 @@ def main() -> None:
                         if not Path(a.mbi_python).exists():
                             print(f"skipping mbi: {a.mbi_python} not found", file=sys.stderr)
                             break
+                        synth, secs = run_mbi_shared(a.mbi_python, table, schema, eps, seed)
+                    elif m == "mbi-80bins":
+                        if not Path(a.mbi_python).exists():
+                            print(f"skipping mbi: {a.mbi_python} not found", file=sys.stderr)
+                            break
                         synth, secs = run_mbi(a.mbi_python, spec, eps, seed, table.num_rows)
                     else:
-                        synth, secs = run_ours(m, table, schema, eps, seed)
+                        params = {"epochs": a.dpctgan_epochs} if m == "dpctgan" else {}
+                        synth, secs = run_ours(m, table, schema, eps, seed, **params)
                 except InvalidArgument as exc:
                     print(f"skipping {m}: {exc}", file=sys.stderr)
                     break
@@ -169,16 +243,24 @@ def main() -> None:
                 q, pt = quality(real, synth)
                 acc, f1 = tstr(synth, test)
                 scores.append((secs, q, pt, acc, f1))
-                print(f"{m} ε={eps:g} seed {seed}: {secs:.1f}s quality {q:.3f} pairs {pt:.3f} "
-                      f"acc {acc:.3f} F1 {f1:.3f}", file=sys.stderr, flush=True)
+                print(
+                    f"{m} ε={eps:g} seed {seed}: {secs:.1f}s quality {q:.3f} pairs {pt:.3f} "
+                    f"acc {acc:.3f} F1 {f1:.3f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if scores:
                 mean = np.mean(np.array(scores), axis=0)
                 label = m if len(scores) == 1 else f"{m} (mean of {len(scores)} seeds)"
                 rows.append((label, f"{eps:g}", *(float(x) for x in mean)))  # type: ignore[arg-type]
     ref = {r[1]: r[2] for r in rows if r[0] == "mbi"}
-    print(f"\nadult.csv → adult_test.csv, δ = 1e-9, seeds {a.seeds}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}\n")
-    print("| method | ε | fit + sample (s) | × reference time | quality | pair trends | TSTR accuracy | TSTR F1 |")
+    print(
+        f"\nadult.csv → adult_test.csv, δ = 1e-9, seeds {a.seeds}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}\n"
+    )
+    print(
+        "| method | ε | fit + sample (s) | × reference time | quality | pair trends | TSTR accuracy | TSTR F1 |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for m, e, secs, q, pt, acc, f1 in rows:
         t = "-" if secs is None else f"{secs:.1f}"
