@@ -3,20 +3,21 @@
 The rule is a small table, read top to bottom; the first row whose condition
 holds decides. It looks only at what the service knows before reading data:
 the schema, the row count, the ε asked for and whether a GPU is present.
-Why these rows (measured on adult.csv, docs/bench/aim.md; and the published
-DP-synthesis benchmarks, e.g. Tao et al. 2021, McKenna et al. 2022):
+Every threshold comes from `bench/bench_auto.py` and `bench/bench_aim.py`
+(docs/bench/aim.md, "The generator="auto" rule"):
 
-- At every ε we measured, AIM beats DP-CTGAN and independent marginals on
-  fidelity and on train-on-synthetic accuracy, and it is fast on a CPU: it
-  is the default.
-- AIM needs ε (it has no non-private mode) and a discretised domain whose
-  model fits the memory cap; its rounds grow with the number of columns
-  (16·d rounds over d² candidate pairs). Past those limits DP-CTGAN takes
-  over when a GPU can train it in reasonable time, else independent DP
-  marginals, which are linear in the columns and never refuse.
-- With a large budget, many rows and mostly continuous columns, DP-SGD's
-  noise is small and binning is AIM's main loss of detail: DP-CTGAN, if a
-  GPU is present.
+- aim won every measured case, on quality and pair trends, at ε from 1 to
+  10: adult (32k × 15), a 2k-row sample of it, Metro traffic (48k × 9,
+  mostly continuous) and adult widened to 60 columns. It is the default.
+- aim needs ε (it has no non-private mode) and a model that fits the memory
+  cap, and its time grows with the width (candidates are all pairs).
+  Past those limits the choice is between DP-SGD and independent marginals:
+- DP-CTGAN beat independent marginals wherever rows × ε was large (adult,
+  Metro at ε = 1 and 10) and lost badly where it was small (2,000 rows at
+  ε = 1 and 10): DP-SGD's noise per step shrinks with the row count and ε.
+- DP-CTGAN costs ~2e-5 CPU-seconds per row × column × epoch on these cores;
+  with a GPU it is used wherever it wins, on a CPU only while an estimated
+  training stays under an hour.
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from synth.errors import ResourceLimit
-from synth.schema import ColumnKind, TableSchema
+from synth.schema import TableSchema
 
 #: Wider tables than this go to a generator whose cost is linear in the columns.
 MAX_AIM_COLUMNS = 100
-#: "Large budget, many rows, mostly continuous" (the last row of the rule).
-LARGE_EPSILON = 8.0
-MANY_ROWS = 200_000
-CONTINUOUS_SHARE = 0.5
+#: Below this rows × ε, DP-SGD's noise swamps the gradients: independent marginals win.
+MIN_ROWS_TIMES_EPSILON = 30_000
+#: DP-CTGAN's CPU cost per row × column × epoch (bench_auto: 191 s for 32,561 × 15 × 20).
+DPCTGAN_CPU_SECONDS = 2e-5
+DPCTGAN_EPOCHS = 20
+#: The longest DP-CTGAN training the rule starts on a CPU.
+CPU_SECONDS_BUDGET = 3600.0
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,12 @@ class Facts:
     columns: int
     rows: int
     epsilon: float | None
-    continuous_share: float
     aim_fits: bool
     gpu: bool
+
+    @property
+    def dpctgan_cpu_seconds(self) -> float:
+        return DPCTGAN_CPU_SECONDS * self.rows * self.columns * DPCTGAN_EPOCHS
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,14 @@ class Rule:
     reason: str
 
 
-def _gpu_or_marginals(f: Facts) -> str:
-    return "dpctgan" if f.gpu else "dp_marginals"
+def _without_aim(f: Facts) -> str:
+    """aim cannot run: DP-CTGAN where it beats independent marginals and can train in time."""
+    assert f.epsilon is not None
+    if f.rows * f.epsilon < MIN_ROWS_TIMES_EPSILON:
+        return "dp_marginals"
+    if f.gpu or f.dpctgan_cpu_seconds <= CPU_SECONDS_BUDGET:
+        return "dpctgan"
+    return "dp_marginals"
 
 
 RULES: tuple[Rule, ...] = (
@@ -66,35 +79,28 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         lambda f: not f.aim_fits,
-        _gpu_or_marginals,
-        "aim's model for this domain would not fit the memory cap",
+        _without_aim,
+        "aim's model for this domain would not fit the memory cap; dpctgan where rows × ε "
+        "is large enough and it trains in time (a GPU, or under an hour on the CPU), "
+        "else independent DP marginals",
     ),
     Rule(
         lambda f: f.columns > MAX_AIM_COLUMNS,
-        _gpu_or_marginals,
-        f"more than {MAX_AIM_COLUMNS} modelled columns: aim's rounds grow with the columns squared",
-    ),
-    Rule(
-        lambda f: f.gpu
-        and f.epsilon is not None
-        and f.epsilon >= LARGE_EPSILON
-        and f.rows >= MANY_ROWS
-        and f.continuous_share >= CONTINUOUS_SHARE,
-        lambda f: "dpctgan",
-        "large ε, many rows, mostly continuous columns and a GPU: DP-SGD noise is small "
-        "and dpctgan keeps the detail that binning loses",
+        _without_aim,
+        f"more than {MAX_AIM_COLUMNS} modelled columns: aim's time grows with the columns "
+        "squared; dpctgan where rows × ε is large enough and it trains in time, "
+        "else independent DP marginals",
     ),
     Rule(
         lambda f: True,
         lambda f: "aim",
-        "aim gives the best fidelity and downstream accuracy at this ε on a table of this shape",
+        "aim gave the best fidelity and downstream accuracy in every measured case",
     ),
 )
 
 
 def facts(schema: TableSchema, n_rows: int, epsilon: float | None, *, gpu_available: bool) -> Facts:
     modelled = schema.modelled()
-    continuous = sum(c.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME) for c in modelled)
     aim_fits = True
     if epsilon is not None:
         from generators.aim import AIM
@@ -107,7 +113,6 @@ def facts(schema: TableSchema, n_rows: int, epsilon: float | None, *, gpu_availa
         columns=len(modelled),
         rows=n_rows,
         epsilon=epsilon,
-        continuous_share=continuous / max(len(modelled), 1),
         aim_fits=aim_fits,
         gpu=gpu_available,
     )

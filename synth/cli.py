@@ -352,7 +352,7 @@ def _add_sources(verbs: Any, common: argparse.ArgumentParser) -> None:
 def _add_resource_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p = verbs.add_parser("train", parents=[common], help="train a generator on a source")
     p.add_argument("source")
-    p.add_argument("--generator", default="dp_marginals")
+    p.add_argument("--generator", default="auto", help="aim, dpctgan, dp_marginals or auto (the rule in generators/auto.py)")
     p.add_argument("--epsilon", type=float, required=True, help="target ε of the training")
     p.add_argument("--delta", type=float, default=None, help="target δ (default below 1/n)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

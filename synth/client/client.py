@@ -282,7 +282,7 @@ class Client(EvaluationVerbs):
         self,
         source: Source | str,
         *,
-        generator: str = "dp_marginals",
+        generator: str = "auto",
         epsilon: float | None,
         delta: float | None = None,
         params: dict[str, Any] | None = None,

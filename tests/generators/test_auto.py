@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from generators.auto import MANY_ROWS, MAX_AIM_COLUMNS, RULES, Facts, choose_generator
+from generators.auto import (
+    CPU_SECONDS_BUDGET,
+    MAX_AIM_COLUMNS,
+    MIN_ROWS_TIMES_EPSILON,
+    RULES,
+    Facts,
+    choose_generator,
+)
 from generators.registry import available_generators
 from synth.schema import ColumnKind, ColumnSchema, TableSchema
 
@@ -19,17 +26,21 @@ def schema(n_cat: int, n_num: int, *, categories: int | None = 5) -> TableSchema
 ADULT_LIKE = schema(9, 6)
 
 
+WIDE = schema(2, 120)
+
+
 @pytest.mark.parametrize(
     ("s", "rows", "eps", "gpu", "expected"),
     [
-        (ADULT_LIKE, 32_561, 1.0, False, "aim"),  # the measured case: aim wins at ε = 1 and 3
-        (ADULT_LIKE, 32_561, 3.0, True, "aim"),  # a GPU does not change that on a table this size
+        (ADULT_LIKE, 32_561, 1.0, False, "aim"),  # measured: aim wins at ε = 1, 3 and 10
+        (ADULT_LIKE, 32_561, 10.0, True, "aim"),  # a GPU does not change that
+        (ADULT_LIKE, 2_000, 1.0, False, "aim"),  # nor does a small table
+        (schema(1, 12), 500_000, 10.0, True, "aim"),  # nor mostly continuous columns at large ε
         (ADULT_LIKE, 32_561, None, False, "dpctgan"),  # no DP asked for
-        (schema(2, 120), 10_000, 1.0, True, "dpctgan"),  # too wide for aim, GPU present
-        (schema(2, 120), 10_000, 1.0, False, "dp_marginals"),  # too wide, CPU only
-        (schema(1, 12), MANY_ROWS, 10.0, True, "dpctgan"),  # big ε, many rows, continuous, GPU
-        (schema(1, 12), MANY_ROWS, 10.0, False, "aim"),  # the same without a GPU
-        (schema(10, 2), MANY_ROWS, 10.0, True, "aim"),  # mostly categorical: aim
+        (WIDE, 50_000, 1.0, True, "dpctgan"),  # too wide for aim, GPU present
+        (WIDE, 40_000, 1.0, False, "dpctgan"),  # too wide; trains on the CPU within the hour
+        (WIDE, 1_000_000, 1.0, False, "dp_marginals"),  # too wide; hours on the CPU
+        (WIDE, 2_000, 1.0, True, "dp_marginals"),  # too wide and rows × ε too small for DP-SGD
     ],
 )
 def test_rule_cases(s: TableSchema, rows: int, eps: float | None, gpu: bool, expected: str) -> None:
@@ -42,11 +53,26 @@ def test_refused_by_aims_memory_cap_goes_elsewhere() -> None:
     huge = schema(60, 0, categories=None)  # undeclared categoricals: up to max_categories each
     assert MAX_AIM_COLUMNS >= 60
     kind, reason = choose_generator(huge, 5_000_000, 1.0, gpu_available=False)
-    assert kind == "dp_marginals" and "memory" in reason
+    assert kind == "dp_marginals" and "memory" in reason  # hours of DP-SGD on the CPU
     assert choose_generator(huge, 5_000_000, 1.0, gpu_available=True)[0] == "dpctgan"
+
+
+def test_the_thresholds_are_where_the_rule_says() -> None:
+    def fallback(rows: int, eps: float, gpu: bool, columns: int = 150) -> str:
+        f = Facts(columns=columns, rows=rows, epsilon=eps, aim_fits=True, gpu=gpu)
+        return next(r.pick(f) for r in RULES if r.when(f))
+
+    edge = MIN_ROWS_TIMES_EPSILON
+    assert fallback(edge, 1.0, True) == "dpctgan"
+    assert fallback(edge - 1, 1.0, True) == "dp_marginals"
+    assert fallback(edge // 10, 10.0, True) == "dpctgan"  # rows × ε, not rows alone
+    cpu_rows = int(CPU_SECONDS_BUDGET / (2e-5 * 150 * 20)) - 1
+    assert fallback(cpu_rows, 1.0, False) == "dpctgan"
+    assert fallback(cpu_rows * 2, 1.0, False) == "dp_marginals"
+    assert fallback(cpu_rows * 2, 1.0, True) == "dpctgan"
 
 
 def test_every_choice_is_a_registered_generator() -> None:
     assert {"aim", "dpctgan", "dp_marginals"} <= set(available_generators())
-    odd = Facts(columns=1, rows=1, epsilon=0.01, continuous_share=1.0, aim_fits=True, gpu=True)
+    odd = Facts(columns=1, rows=1, epsilon=0.01, aim_fits=True, gpu=True)
     assert RULES[-1].when(odd) and RULES[-1].pick(odd) == "aim"

@@ -76,6 +76,7 @@ def test_the_verbs_mirror_the_sdk(
     assert client.schema("cli-adult")["age"].upper == 90
 
     model = run_json(capsys, server, "train", "cli-adult", "--epsilon", "1", "--wait",
+                     "--generator", "dp_marginals",
                      "--param", "bins=64", "--idempotency-key", "cli-train-1")
     assert model["source"] == "sources/cli-adult" and model["params"]["bins"] == 64
     ds = run_json(capsys, server, "generate", model["name"], "--rows", "500", "--seed", "1", "--wait")
