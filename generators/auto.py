@@ -15,7 +15,7 @@ Every threshold comes from `bench/bench_auto.py` and `bench/bench_aim.py`
 - DP-CTGAN beat independent marginals wherever rows × ε was large (adult,
   Metro at ε = 1 and 10) and lost badly where it was small (2,000 rows at
   ε = 1 and 10): DP-SGD's noise per step shrinks with the row count and ε.
-- DP-CTGAN costs ~2e-5 CPU-seconds per row × column × epoch on these cores;
+- DP-CTGAN costs 2–4e-5 CPU-seconds per row × column × epoch on these cores;
   with a GPU it is used wherever it wins, on a CPU only while an estimated
   training stays under an hour.
 """
@@ -32,8 +32,10 @@ from synth.schema import TableSchema
 MAX_AIM_COLUMNS = 100
 #: Below this rows × ε, DP-SGD's noise swamps the gradients: independent marginals win.
 MIN_ROWS_TIMES_EPSILON = 30_000
-#: DP-CTGAN's CPU cost per row × column × epoch (bench_auto: 191 s for 32,561 × 15 × 20).
-DPCTGAN_CPU_SECONDS = 2e-5
+#: DP-CTGAN's CPU cost per row × column × epoch, the slower of bench_auto's two
+#: measurements (adult: 191 s for 32,561 × 15 × 20 = 2.0e-5; Metro: 354 s for
+#: 48,204 × 9 × 20 = 4.1e-5; two shared cores).
+DPCTGAN_CPU_SECONDS = 4e-5
 DPCTGAN_EPOCHS = 20
 #: The longest DP-CTGAN training the rule starts on a CPU.
 CPU_SECONDS_BUDGET = 3600.0

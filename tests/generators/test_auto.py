@@ -6,6 +6,8 @@ import pytest
 
 from generators.auto import (
     CPU_SECONDS_BUDGET,
+    DPCTGAN_CPU_SECONDS,
+    DPCTGAN_EPOCHS,
     MAX_AIM_COLUMNS,
     MIN_ROWS_TIMES_EPSILON,
     RULES,
@@ -38,7 +40,7 @@ WIDE = schema(2, 120)
         (schema(1, 12), 500_000, 10.0, True, "aim"),  # nor mostly continuous columns at large ε
         (ADULT_LIKE, 32_561, None, False, "dpctgan"),  # no DP asked for
         (WIDE, 50_000, 1.0, True, "dpctgan"),  # too wide for aim, GPU present
-        (WIDE, 40_000, 1.0, False, "dpctgan"),  # too wide; trains on the CPU within the hour
+        (WIDE, 30_000, 1.0, False, "dpctgan"),  # too wide; trains on the CPU within the hour
         (WIDE, 1_000_000, 1.0, False, "dp_marginals"),  # too wide; hours on the CPU
         (WIDE, 2_000, 1.0, True, "dp_marginals"),  # too wide and rows × ε too small for DP-SGD
     ],
@@ -66,10 +68,10 @@ def test_the_thresholds_are_where_the_rule_says() -> None:
     assert fallback(edge, 1.0, True) == "dpctgan"
     assert fallback(edge - 1, 1.0, True) == "dp_marginals"
     assert fallback(edge // 10, 10.0, True) == "dpctgan"  # rows × ε, not rows alone
-    cpu_rows = int(CPU_SECONDS_BUDGET / (2e-5 * 150 * 20)) - 1
-    assert fallback(cpu_rows, 1.0, False) == "dpctgan"
-    assert fallback(cpu_rows * 2, 1.0, False) == "dp_marginals"
-    assert fallback(cpu_rows * 2, 1.0, True) == "dpctgan"
+    cpu_rows = int(CPU_SECONDS_BUDGET / (DPCTGAN_CPU_SECONDS * 150 * DPCTGAN_EPOCHS)) - 1
+    assert fallback(cpu_rows, 2.0, False) == "dpctgan"
+    assert fallback(cpu_rows * 2, 2.0, False) == "dp_marginals"
+    assert fallback(cpu_rows * 2, 2.0, True) == "dpctgan"
 
 
 def test_every_choice_is_a_registered_generator() -> None:
