@@ -9,7 +9,7 @@ from generators.auto import (
     DPCTGAN_CPU_SECONDS,
     DPCTGAN_EPOCHS,
     MAX_AIM_COLUMNS,
-    MIN_ROWS_TIMES_EPSILON,
+    MIN_ROWS_EPSILON_PER_COLUMN,
     RULES,
     Facts,
     choose_generator,
@@ -39,10 +39,10 @@ WIDE = schema(2, 120)
         (ADULT_LIKE, 2_000, 1.0, False, "aim"),  # nor does a small table
         (schema(1, 12), 500_000, 10.0, True, "aim"),  # nor mostly continuous columns at large ε
         (ADULT_LIKE, 32_561, None, False, "dpctgan"),  # no DP asked for
-        (WIDE, 50_000, 1.0, True, "dpctgan"),  # too wide for aim, GPU present
-        (WIDE, 30_000, 1.0, False, "dpctgan"),  # too wide; trains on the CPU within the hour
+        (WIDE, 300_000, 1.0, True, "dpctgan"),  # too wide for aim, GPU present
+        (WIDE, 30_000, 10.0, False, "dpctgan"),  # too wide; trains on the CPU within the hour
         (WIDE, 1_000_000, 1.0, False, "dp_marginals"),  # too wide; hours on the CPU
-        (WIDE, 2_000, 1.0, True, "dp_marginals"),  # too wide and rows × ε too small for DP-SGD
+        (WIDE, 50_000, 1.0, True, "dp_marginals"),  # rows × ε per column too small for DP-SGD
     ],
 )
 def test_rule_cases(s: TableSchema, rows: int, eps: float | None, gpu: bool, expected: str) -> None:
@@ -64,14 +64,15 @@ def test_the_thresholds_are_where_the_rule_says() -> None:
         f = Facts(columns=columns, rows=rows, epsilon=eps, aim_fits=True, gpu=gpu)
         return next(r.pick(f) for r in RULES if r.when(f))
 
-    edge = MIN_ROWS_TIMES_EPSILON
+    edge = MIN_ROWS_EPSILON_PER_COLUMN * 150
     assert fallback(edge, 1.0, True) == "dpctgan"
     assert fallback(edge - 1, 1.0, True) == "dp_marginals"
     assert fallback(edge // 10, 10.0, True) == "dpctgan"  # rows × ε, not rows alone
+    assert fallback(edge, 1.0, True, columns=300) == "dp_marginals"  # per column
     cpu_rows = int(CPU_SECONDS_BUDGET / (DPCTGAN_CPU_SECONDS * 150 * DPCTGAN_EPOCHS)) - 1
-    assert fallback(cpu_rows, 2.0, False) == "dpctgan"
-    assert fallback(cpu_rows * 2, 2.0, False) == "dp_marginals"
-    assert fallback(cpu_rows * 2, 2.0, True) == "dpctgan"
+    assert fallback(cpu_rows, 20.0, False) == "dpctgan"
+    assert fallback(cpu_rows * 2, 20.0, False) == "dp_marginals"
+    assert fallback(cpu_rows * 2, 20.0, True) == "dpctgan"
 
 
 def test_every_choice_is_a_registered_generator() -> None:
