@@ -10,7 +10,10 @@ train), and train-on-synthetic / test-on-real accuracy and F1 (income > 50K)
 of one gradient-boosted classifier. The reference runs in its own virtualenv
 (`--mbi-python`, default /tmp/mbi-venv/bin/python; see
 bench/aim_reference_mbi.py); it is skipped with a note when that is missing.
-Prints a Markdown table, times as ratios to the reference too.
+`mbi` is given our aim's discretised codes and the ρ left for the rounds, so
+the two differ only in the rounds and the estimation; `mbi-80bins` runs it on
+its own 80 equal-width bins instead. Prints a Markdown table, times as ratios
+to the reference too.
 """
 
 from __future__ import annotations
@@ -117,30 +120,23 @@ def run_ours(
     return synth, time.perf_counter() - t0
 
 
+def _reference(python: str, *args: str) -> dict:
+    """Run bench/aim_reference_mbi.py in the mbi virtualenv; its JSON line (fit and sample seconds)."""
+    cmd = [python, str(REPO / "bench" / "aim_reference_mbi.py"), *args]
+    res = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def run_mbi(python: str, spec: dict, eps: float, seed: int, n: int) -> tuple[pd.DataFrame, float]:
+    """The reference on its own 80 equal-width bins (`--methods mbi-80bins`)."""
     with tempfile.TemporaryDirectory() as tmp:
         spec_path, out = Path(tmp) / "spec.json", Path(tmp) / "synth.csv"
         spec_path.write_text(json.dumps(spec))
-        cmd = [
-            python,
-            str(REPO / "bench" / "aim_reference_mbi.py"),
-            "--data",
-            str(DATA / "adult.csv"),
-            "--spec",
-            str(spec_path),
-            "--epsilon",
-            str(eps),
-            "--delta",
-            "1e-9",
-            "--seed",
-            str(seed),
-            "--rows",
-            str(n),
-            "--out",
-            str(out),
-        ]
-        res = subprocess.run(cmd, check=True, capture_output=True, text=True)
-        info = json.loads(res.stdout.strip().splitlines()[-1])
+        info = _reference(
+            python, "--data", str(DATA / "adult.csv"), "--spec", str(spec_path),
+            "--epsilon", str(eps), "--delta", "1e-9", "--seed", str(seed), "--rows", str(n),
+            "--out", str(out),
+        )  # fmt: skip
         return pd.read_csv(out), info["fit_s"] + info["sample_s"]
 
 
@@ -167,21 +163,15 @@ def run_mbi_shared(python: str, table, schema, eps: float, seed: int) -> tuple[p
             names=[c.name for c in coders],
             rho=split.rho_rounds,
         )
-        cmd = [
-            python,
-            str(REPO / "bench" / "aim_reference_mbi.py"),
-            "--codes",
-            str(given),
-            "--seed",
-            str(seed),
-            "--rows",
-            str(n),
-            "--out",
-            str(out),
-        ]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        _reference(
+            python, "--codes", str(given), "--seed", str(seed), "--rows", str(n), "--out", str(out)
+        )
         synth_codes = np.load(out)
-    frame = pd.DataFrame({c.name: c.decode(synth_codes[:, i], rng) for i, c in enumerate(coders)})
+    from generators.columns import cast_columns
+
+    decoded = {c.name: c.decode(synth_codes[:, i], rng) for i, c in enumerate(coders)}
+    # As AIM.sample does: back to the source's types (integers rounded, etc.).
+    frame = cast_columns(decoded, schema, schema.arrow_schema()).to_pandas()
     return frame, time.perf_counter() - t0
 
 
@@ -196,7 +186,7 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[0],
-        help="seeds for our generators (means reported); the reference uses the first",
+        help="seeds for aim and dp_marginals (means reported); mbi and dpctgan use the first",
     )
     a = ap.parse_args()
     table = read_table(DATA / "adult.csv")
@@ -216,7 +206,8 @@ def main() -> None:
     methods = a.methods.split(",")
     for eps in a.eps:
         for m in methods:
-            seeds = a.seeds[:1] if m.startswith("mbi") else a.seeds
+            # The slow ones (minutes a run) on the first seed only.
+            seeds = a.seeds[:1] if m.startswith("mbi") or m == "dpctgan" else a.seeds
             scores = []
             for seed in seeds:
                 try:
