@@ -19,7 +19,7 @@ from generators import load_generator
 from generators.base import Progress
 from generators.dpctgan import DPCTGAN
 from generators.dpctgan.accounting import StepPlan
-from generators.dpctgan.networks import Discriminator, SeededDropout
+from generators.dpctgan.networks import Discriminator, SeededDropout, SpanIndex, cond_loss
 from generators.dpctgan.preprocess import ExactMeasurer, build_layout
 from generators.dpctgan.training import TrainConfig, Trainer
 from generators.dpctgan.transformer import encode
@@ -105,6 +105,28 @@ def test_per_sample_gradients_are_clipped_to_the_bound(adult_slice: pa.Table, ad
         torch.testing.assert_close(p.grad, expected[k], rtol=1e-4, atol=1e-7)
     # and so no single example moves the summed gradient by more than the bound
     assert float((flat * factor.view(-1, 1)).norm(dim=1).max()) <= clip * (1 + 1e-5)
+
+
+def test_the_condition_loss_is_each_rows_cross_entropy_on_its_conditioned_column(
+        adult_slice: pa.Table, adult_schema: TableSchema) -> None:
+    """The one-gather loss equals CTGAN's definition, column by column."""
+    layout = build_layout(adult_slice, adult_schema, ExactMeasurer())
+    index = SpanIndex(layout, torch.device("cpu"))
+    g = torch.Generator().manual_seed(3)
+    n = 300
+    raw = torch.randn((n, layout.width), generator=g, requires_grad=True)
+    cats = layout.categorical()
+    col = torch.randint(0, len(cats), (n,), generator=g)
+    slot = torch.tensor([int(torch.randint(0, cats[int(j)][1].width, (1,), generator=g)) for j in col])
+    expected = sum(
+        F.cross_entropy(raw[i : i + 1, off : off + spec.width], slot[i : i + 1], reduction="sum")
+        for i in range(n) for off, spec in [cats[int(col[i])]]
+    ) / n
+    got = cond_loss(raw, index, col, slot)
+    assert torch.allclose(got, expected, rtol=1e-5)
+    (grad,) = torch.autograd.grad(got, raw)
+    (want,) = torch.autograd.grad(expected, raw)
+    assert torch.isfinite(grad).all() and torch.allclose(grad, want, atol=1e-6)
 
 
 def test_poisson_batches_vary_in_size_and_each_step_is_accounted(adult_slice: pa.Table,
