@@ -17,9 +17,10 @@ Every threshold comes from `bench/bench_auto.py` and `bench/bench_aim.py`
   small (2,000 rows of adult: 133 and 1,333; adult widened to 60 columns:
   543): DP-SGD's noise per step shrinks with rows and ε, and a wider table
   needs a bigger network to learn from the same noisy gradients.
-- DP-CTGAN costs 2–4e-5 CPU-seconds per row × column × epoch on these cores;
-  with a GPU it is used wherever it wins, on a CPU only while an estimated
-  training stays under an hour.
+- DP-CTGAN costs 2–4e-5 CPU-seconds per row × column × epoch on two cores.
+  On a GPU (an H200) a DP step is bound by kernel launches, not by the
+  width: 14–19 ms per step of 500 rows from 15 to 120 columns. Either way it is used only while its
+  estimated training stays under an hour.
 """
 
 from __future__ import annotations
@@ -39,9 +40,14 @@ MIN_ROWS_EPSILON_PER_COLUMN = 2_000
 #: measurements (adult: 191 s for 32,561 × 15 × 20 = 2.0e-5; Metro: 354 s for
 #: 48,204 × 9 × 20 = 4.1e-5; two shared cores).
 DPCTGAN_CPU_SECONDS = 4e-5
+#: DP-CTGAN's seconds per DP step (batch 500) on a GPU: the slowest measured on
+#: an H200 (adult and adult widened to 30, 60, 120 columns: 0.88–1.24 s per
+#: 65-step epoch, with no trend in the width; docs/bench/dpctgan.md, run 3).
+DPCTGAN_GPU_SECONDS_PER_STEP = 0.019
+DPCTGAN_BATCH = 500
 DPCTGAN_EPOCHS = 20
-#: The longest DP-CTGAN training the rule starts on a CPU.
-CPU_SECONDS_BUDGET = 3600.0
+#: The longest DP-CTGAN training the rule starts.
+TRAINING_SECONDS_BUDGET = 3600.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,11 @@ class Facts:
     gpu: bool
 
     @property
-    def dpctgan_cpu_seconds(self) -> float:
+    def dpctgan_seconds(self) -> float:
+        """Estimated DP-CTGAN training time on the device the job would get."""
+        if self.gpu:
+            steps = -(-self.rows // DPCTGAN_BATCH) * DPCTGAN_EPOCHS
+            return DPCTGAN_GPU_SECONDS_PER_STEP * steps
         return DPCTGAN_CPU_SECONDS * self.rows * self.columns * DPCTGAN_EPOCHS
 
 
@@ -71,7 +81,7 @@ def _without_aim(f: Facts) -> str:
     assert f.epsilon is not None
     if f.rows * f.epsilon / max(f.columns, 1) < MIN_ROWS_EPSILON_PER_COLUMN:
         return "dp_marginals"
-    if f.gpu or f.dpctgan_cpu_seconds <= CPU_SECONDS_BUDGET:
+    if f.dpctgan_seconds <= TRAINING_SECONDS_BUDGET:
         return "dpctgan"
     return "dp_marginals"
 
@@ -86,7 +96,7 @@ RULES: tuple[Rule, ...] = (
         lambda f: not f.aim_fits,
         _without_aim,
         "aim's model for this domain would not fit the memory cap; dpctgan where rows × ε "
-        "per column is large enough and it trains in time (a GPU, or under an hour on the CPU), "
+        "per column is large enough and it trains within the hour (on the GPU when there is one), "
         "else independent DP marginals",
     ),
     Rule(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from generators.auto import (
-    CPU_SECONDS_BUDGET,
+    DPCTGAN_BATCH,
     DPCTGAN_CPU_SECONDS,
     DPCTGAN_EPOCHS,
+    DPCTGAN_GPU_SECONDS_PER_STEP,
     MAX_AIM_COLUMNS,
     MIN_ROWS_EPSILON_PER_COLUMN,
     RULES,
+    TRAINING_SECONDS_BUDGET,
     Facts,
     choose_generator,
 )
@@ -54,9 +56,9 @@ def test_rule_cases(s: TableSchema, rows: int, eps: float | None, gpu: bool, exp
 def test_refused_by_aims_memory_cap_goes_elsewhere() -> None:
     huge = schema(60, 0, categories=None)  # undeclared categoricals: up to max_categories each
     assert MAX_AIM_COLUMNS >= 60
-    kind, reason = choose_generator(huge, 5_000_000, 1.0, gpu_available=False)
+    kind, reason = choose_generator(huge, 4_000_000, 1.0, gpu_available=False)
     assert kind == "dp_marginals" and "memory" in reason  # hours of DP-SGD on the CPU
-    assert choose_generator(huge, 5_000_000, 1.0, gpu_available=True)[0] == "dpctgan"
+    assert choose_generator(huge, 4_000_000, 1.0, gpu_available=True)[0] == "dpctgan"  # ~51 min
 
 
 def test_the_thresholds_are_where_the_rule_says() -> None:
@@ -69,10 +71,16 @@ def test_the_thresholds_are_where_the_rule_says() -> None:
     assert fallback(edge - 1, 1.0, True) == "dp_marginals"
     assert fallback(edge // 10, 10.0, True) == "dpctgan"  # rows × ε, not rows alone
     assert fallback(edge, 1.0, True, columns=300) == "dp_marginals"  # per column
-    cpu_rows = int(CPU_SECONDS_BUDGET / (DPCTGAN_CPU_SECONDS * 150 * DPCTGAN_EPOCHS)) - 1
+    cpu_rows = int(TRAINING_SECONDS_BUDGET / (DPCTGAN_CPU_SECONDS * 150 * DPCTGAN_EPOCHS)) - 1
     assert fallback(cpu_rows, 20.0, False) == "dpctgan"
     assert fallback(cpu_rows * 2, 20.0, False) == "dp_marginals"
     assert fallback(cpu_rows * 2, 20.0, True) == "dpctgan"
+    # a GPU's cost is per step of DPCTGAN_BATCH rows, whatever the width
+    gpu_steps = int(TRAINING_SECONDS_BUDGET / DPCTGAN_GPU_SECONDS_PER_STEP) // DPCTGAN_EPOCHS
+    gpu_rows = gpu_steps * DPCTGAN_BATCH
+    assert fallback(gpu_rows, 1.0, True) == "dpctgan"
+    assert fallback(gpu_rows + DPCTGAN_BATCH, 1.0, True) == "dp_marginals"
+    assert fallback(gpu_rows, 1.0, True, columns=1_000) == "dpctgan"
 
 
 def test_every_choice_is_a_registered_generator() -> None:
