@@ -252,9 +252,11 @@ class TrainingService:
             source_fingerprint=source.fingerprint,
             generator=gen.kind,
             generator_version=gen.version,
+            # Never the seed itself: whoever knows it can replay the DP noise and
+            # subtract it from the model. Only whether the caller fixed one.
             params={
                 **{k: v for k, v in gen.params().items() if k != "checkpoint_dir"},
-                "seed": seed,
+                "seeded": "seed" in params,
             },
             epsilon=report.epsilon,
             delta=report.delta,

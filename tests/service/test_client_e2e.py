@@ -279,3 +279,16 @@ def test_hyperparameters_pass_as_keywords(client, adult_csv) -> None:  # type: i
         client.train(src, generator="dp_marginals", epsilon=1.0, params={"bins": 8}, bins=16)
     with pytest.raises(synth.InvalidArgument, match="bad parameters for generator"):
         client.train(src, generator="dp_marginals", epsilon=1.0, no_such_knob=1)
+
+
+def test_a_model_never_shows_its_training_seed(client, adult_csv) -> None:  # type: ignore[no-untyped-def]
+    """Whoever knows the seed can replay the DP noise; the model says only whether one was fixed."""
+    import synth
+
+    src = client.register_source("seedless", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
+    drawn = client.train(src, generator="dp_marginals", epsilon=1.0).result()
+    fixed = client.train(src, generator="dp_marginals", epsilon=1.0, seed=12345).result()
+    for model, seeded in ((drawn, False), (fixed, True)):
+        again = client.get_model(model.name)
+        assert "seed" not in again.params and again.params["seeded"] is seeded
+        assert "12345" not in repr(again)
