@@ -41,12 +41,24 @@ def to_status(exc: SynthError) -> status_pb2.Status:
         quota = error_details_pb2.QuotaFailure(
             violations=[
                 error_details_pb2.QuotaFailure.Violation(
-                    subject=exc.metadata.get("source", ""), description=exc.message
+                    subject=exc.metadata.get("source", ""), description=_quota_description(exc)
                 )
             ]
         )
         status.details.add().Pack(quota)
     return status
+
+
+def _quota_description(exc: BudgetExhausted) -> str:
+    """The violated quota in a line (the status message already explains what to do)."""
+    m = exc.metadata
+    if {"requested_epsilon", "remaining_epsilon"} <= m.keys():
+        return (
+            f"privacy budget: requested ε={float(m['requested_epsilon']):.4g}, "
+            f"δ={float(m['requested_delta']):.3g}; remaining ε={float(m['remaining_epsilon']):.4g}, "
+            f"δ={float(m['remaining_delta']):.3g}"
+        )
+    return "privacy budget exhausted"
 
 
 def _abort(context: grpc.ServicerContext, exc: Exception) -> None:

@@ -108,3 +108,13 @@ def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
             d.Unpack(info)
             return info
     return None
+
+
+def quota_failure(err: grpc.RpcError) -> error_details_pb2.QuotaFailure | None:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    for d in status.details if status is not None else []:
+        if d.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+            quota = error_details_pb2.QuotaFailure()
+            d.Unpack(quota)
+            return quota
+    return None

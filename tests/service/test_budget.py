@@ -7,7 +7,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from synth.v1 import jobs_pb2
-from tests.service.stubs import Stubs, error_info
+from tests.service.stubs import Stubs, error_info, quota_failure
 
 
 def test_training_is_charged_when_the_job_is_created(stubs: Stubs, adult_small_csv: bytes) -> None:
@@ -31,6 +31,10 @@ def test_a_spend_past_the_cap_is_refused_naming_what_remains(stubs: Stubs, adult
     info = error_info(err.value)
     assert info is not None and info.reason == "BUDGET_EXHAUSTED"
     assert float(info.metadata["remaining_epsilon"]) == pytest.approx(1.0)
+    quota = quota_failure(err.value)
+    assert quota is not None and [v.subject for v in quota.violations] == [src.name]
+    assert quota.violations[0].description.startswith("privacy budget: requested ε=1.5,")
+    assert "remaining ε=1," in quota.violations[0].description
     after = stubs.budget(src.name)
     assert after == before
     # What remains can still be spent.
