@@ -107,6 +107,18 @@ class BudgetStatus:
         return max(0.0, self.delta_cap - self.delta_spent)
 
 
+def public_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A model's params as shown: never a training seed (it replays the DP noise).
+
+    Models written before the seed was withheld stored it; it is dropped on read.
+    """
+    if "seed" not in params:
+        return params
+    shown = {k: v for k, v in params.items() if k != "seed"}
+    shown.setdefault("seeded", True)
+    return shown
+
+
 @dataclass(frozen=True)
 class ModelRecord:
     id: str
@@ -130,7 +142,7 @@ class ModelRecord:
     def from_row(cls, r: Row[Any]) -> ModelRecord:
         m = dict(r._mapping)
         return cls(
-            params=json.loads(m.pop("params_json")),
+            params=public_params(json.loads(m.pop("params_json"))),
             spends=json.loads(m.pop("spends_json")),
             details=json.loads(m.pop("details_json")),
             **m,

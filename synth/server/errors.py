@@ -52,7 +52,7 @@ def to_status(exc: SynthError) -> status_pb2.Status:
 def _quota_description(exc: BudgetExhausted) -> str:
     """The violated quota in a line (the status message already explains what to do)."""
     m = exc.metadata
-    if {"requested_epsilon", "remaining_epsilon"} <= m.keys():
+    if {"requested_epsilon", "requested_delta", "remaining_epsilon", "remaining_delta"} <= m.keys():
         return (
             f"privacy budget: requested ε={float(m['requested_epsilon']):.4g}, "
             f"δ={float(m['requested_delta']):.3g}; remaining ε={float(m['remaining_epsilon']):.4g}, "

@@ -281,9 +281,14 @@ def test_hyperparameters_pass_as_keywords(client, adult_csv) -> None:  # type: i
         client.train(src, generator="dp_marginals", epsilon=1.0, no_such_knob=1)
 
 
-def test_a_model_never_shows_its_training_seed(client, adult_csv) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_never_shows_its_training_seed(server, client, adult_csv) -> None:  # type: ignore[no-untyped-def]
     """Whoever knows the seed can replay the DP noise; the model says only whether one was fixed."""
+    import json
+
+    from sqlalchemy import update
+
     import synth
+    from synth.store.tables import models
 
     src = client.register_source("seedless", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
     drawn = client.train(src, generator="dp_marginals", epsilon=1.0).result()
@@ -292,3 +297,11 @@ def test_a_model_never_shows_its_training_seed(client, adult_csv) -> None:  # ty
         again = client.get_model(model.name)
         assert "seed" not in again.params and again.params["seeded"] is seeded
         assert "12345" not in repr(again)
+    # A model stored before seeds were withheld has one in its params: it is dropped on read.
+    old = {**fixed.params, "seed": 424242}
+    old.pop("seeded")
+    with server.service.meta.transaction() as conn:
+        conn.execute(update(models).where(models.c.id == fixed.id).values(params_json=json.dumps(old)))
+    for shown in (client.get_model(fixed.name), next(m for m in client.list_models() if m.id == fixed.id)):
+        assert "seed" not in shown.params and shown.params["seeded"] is True
+        assert "424242" not in repr(shown)
