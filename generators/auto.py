@@ -19,7 +19,8 @@ Every threshold comes from `bench/bench_auto.py` and `bench/bench_aim.py`
   needs a bigger network to learn from the same noisy gradients.
 - DP-CTGAN costs 2–4e-5 CPU-seconds per row × column × epoch on two cores.
   On a GPU (an H200) a DP step is bound by kernel launches, not by the
-  width: 14–19 ms per step of 500 rows from 15 to 120 columns. Either way it is used only while its
+  width: 14–19 ms per step of 500 rows from 15 to 480 columns (wider
+  tables are estimated at the CPU's cost, which bounds it). Either way it is used only while its
   estimated training stays under an hour.
 """
 
@@ -40,10 +41,13 @@ MIN_ROWS_EPSILON_PER_COLUMN = 2_000
 #: measurements (adult: 191 s for 32,561 × 15 × 20 = 2.0e-5; Metro: 354 s for
 #: 48,204 × 9 × 20 = 4.1e-5; two shared cores).
 DPCTGAN_CPU_SECONDS = 4e-5
-#: DP-CTGAN's seconds per DP step (batch 500) on a GPU: the slowest measured on
-#: an H200 (adult and adult widened to 30, 60, 120 columns: 0.88–1.24 s per
-#: 65-step epoch, with no trend in the width; docs/bench/dpctgan.md, run 3).
-DPCTGAN_GPU_SECONDS_PER_STEP = 0.019
+#: DP-CTGAN's seconds per DP step (batch 500) on a GPU: above the slowest measured
+#: on an H200 (adult and adult widened to 30, 60, 120, 240 and 480 columns:
+#: 0.88–1.24 s per 65-step epoch, with no trend in the width; docs/bench/dpctgan.md, run 3).
+DPCTGAN_GPU_SECONDS_PER_STEP = 0.02
+#: The widest table that GPU figure was measured on; wider ones are estimated at
+#: the CPU's cost (an upper bound: the GPU was 2.2× faster than 16 CPU threads).
+DPCTGAN_GPU_MEASURED_COLUMNS = 480
 DPCTGAN_BATCH = 500
 DPCTGAN_EPOCHS = 20
 #: The longest DP-CTGAN training the rule starts.
@@ -63,7 +67,7 @@ class Facts:
     @property
     def dpctgan_seconds(self) -> float:
         """Estimated DP-CTGAN training time on the device the job would get."""
-        if self.gpu:
+        if self.gpu and self.columns <= DPCTGAN_GPU_MEASURED_COLUMNS:
             steps = -(-self.rows // DPCTGAN_BATCH) * DPCTGAN_EPOCHS
             return DPCTGAN_GPU_SECONDS_PER_STEP * steps
         return DPCTGAN_CPU_SECONDS * self.rows * self.columns * DPCTGAN_EPOCHS

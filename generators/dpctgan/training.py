@@ -88,7 +88,8 @@ class Trainer:
         self.G = GeneratorNet(cfg.embedding_dim + cond, cfg.generator_dim, width, init).to(device)
         self.D = Discriminator(width + cond, cfg.discriminator_dim, init, noise=gen).to(device)
         # On a GPU a step is bound by kernel launches; the fused Adam is one launch, not dozens.
-        adam = {"lr": cfg.lr, "betas": (0.5, 0.9), "weight_decay": 1e-6, "fused": device.type == "cuda" or None}
+        self._fused = True if device.type == "cuda" else None
+        adam = {"lr": cfg.lr, "betas": (0.5, 0.9), "weight_decay": 1e-6, "fused": self._fused}
         self.optG = torch.optim.Adam(self.G.parameters(), **adam)  # type: ignore[arg-type]
         opt_d = torch.optim.Adam(self.D.parameters(), **adam)  # type: ignore[arg-type]
         self.accountant = new_accountant(cfg.accountant)
@@ -255,7 +256,9 @@ class Trainer:
             for pid in doc[name]["ids"]:
                 prefix = f"{name}.{pid}."
                 state[int(pid)] = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            opt.load_state_dict({"state": state, "param_groups": doc[name]["param_groups"]})
+            # Fused Adam follows this run's device, not the one the checkpoint was written on.
+            groups = [{**g, "fused": self._fused} for g in doc[name]["param_groups"]]
+            opt.load_state_dict({"state": state, "param_groups": groups})
         self.accountant = load_accountant(doc["accountant"])
         self.epoch = int(doc["epoch"])
         self.gen.set_state(tensors["rng"])

@@ -8,6 +8,7 @@ from generators.auto import (
     DPCTGAN_BATCH,
     DPCTGAN_CPU_SECONDS,
     DPCTGAN_EPOCHS,
+    DPCTGAN_GPU_MEASURED_COLUMNS,
     DPCTGAN_GPU_SECONDS_PER_STEP,
     MAX_AIM_COLUMNS,
     MIN_ROWS_EPSILON_PER_COLUMN,
@@ -80,7 +81,12 @@ def test_the_thresholds_are_where_the_rule_says() -> None:
     gpu_rows = gpu_steps * DPCTGAN_BATCH
     assert fallback(gpu_rows, 1.0, True) == "dpctgan"
     assert fallback(gpu_rows + DPCTGAN_BATCH, 1.0, True) == "dp_marginals"
-    assert fallback(gpu_rows, 1.0, True, columns=1_000) == "dpctgan"
+    assert fallback(gpu_rows, 1.0, True, columns=DPCTGAN_GPU_MEASURED_COLUMNS) == "dpctgan"
+    # past the widest table measured on a GPU, the CPU's cost is the estimate
+    wider = DPCTGAN_GPU_MEASURED_COLUMNS + 1
+    assert fallback(gpu_rows, 1.0, True, columns=wider) == "dp_marginals"
+    wide_rows = int(TRAINING_SECONDS_BUDGET / (DPCTGAN_CPU_SECONDS * wider * DPCTGAN_EPOCHS))
+    assert fallback(wide_rows, 200.0, True, columns=wider) == "dpctgan"  # ε large enough for the rows
 
 
 def test_every_choice_is_a_registered_generator() -> None:

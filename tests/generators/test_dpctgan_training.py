@@ -127,6 +127,23 @@ def test_the_condition_loss_is_each_rows_cross_entropy_on_its_conditioned_column
     (grad,) = torch.autograd.grad(got, raw)
     (want,) = torch.autograd.grad(expected, raw)
     assert torch.isfinite(grad).all() and torch.allclose(grad, want, atol=1e-6)
+    empty = torch.zeros((0, layout.width))
+    assert cond_loss(empty, index, col[:0], slot[:0]).item() == 0.0
+    numeric_only = build_layout(adult_slice.select(["age"]), TableSchema((adult_schema["age"],)), ExactMeasurer())
+    assert cond_loss(raw[:, :numeric_only.width], SpanIndex(numeric_only, torch.device("cpu")),
+                     col[:0], slot[:0]).item() == 0.0
+
+
+def test_a_checkpoint_from_a_gpu_resumes_unfused_on_the_cpu(adult_slice: pa.Table,
+                                                           adult_schema: TableSchema) -> None:
+    """Fused Adam is a per-device choice; a checkpoint's flag must not carry over."""
+    trainer, _, _ = _trainer(adult_slice, adult_schema, sigma=1.0)
+    doc, tensors = trainer.state()
+    for name in ("optG", "optD"):
+        for g in doc[name]["param_groups"]:
+            g["fused"] = True  # as written by a CUDA run
+    trainer.load_state(doc, tensors)
+    assert all(g["fused"] is None for o in (trainer.optG, trainer.optD) for g in o.param_groups)
 
 
 def test_poisson_batches_vary_in_size_and_each_step_is_accounted(adult_slice: pa.Table,
