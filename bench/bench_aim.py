@@ -36,9 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from generators import generator_class  # noqa: E402
-from synth.errors import InvalidArgument  # noqa: E402
-from synth.schema import ColumnKind, TableSchema, infer_schema  # noqa: E402
-from synth.tables import read_table  # noqa: E402
+from synth.base.errors import InvalidArgument  # noqa: E402
+from synth.base.inference import infer_schema  # noqa: E402
+from synth.base.schema import ColumnKind, TableSchema  # noqa: E402
+from synth.base.tableio import read_table  # noqa: E402
 
 DATA = Path(os.environ.get("SYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 TARGET, POSITIVE = "income", ">50K"

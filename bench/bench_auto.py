@@ -39,8 +39,9 @@ sys.path.insert(0, str(REPO))
 from evaluators.fidelity import fidelity  # noqa: E402
 from evaluators.inputs import prepare  # noqa: E402
 from generators import generator_class  # noqa: E402
-from synth.schema import ColumnKind, TableSchema, infer_schema  # noqa: E402
-from synth.tables import read_table  # noqa: E402
+from synth.base.inference import infer_schema  # noqa: E402
+from synth.base.schema import ColumnKind, TableSchema  # noqa: E402
+from synth.base.tableio import read_table  # noqa: E402
 
 DATA = Path(os.environ.get("SYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 DELTA = 1e-9

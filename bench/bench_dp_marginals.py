@@ -6,7 +6,7 @@
 On adult.csv with the inferred schema (no declared bounds or categories, so
 DP bounds and DP category selection are paid for, as in the service's
 default path). Per ε: fit seconds (median of `--repeats`), sampling
-`--rows` rows streamed into a Parquet file (synth.tables.write_parquet_atomic)
+`--rows` rows streamed into a Parquet file (synth.base.atomic.write_parquet_atomic)
 and rows/s; SDMetrics QualityReport (column shapes, pair trends) of 16,281
 synthetic rows against adult.csv. References measured in the same run:
 reading adult.csv (fit / read), writing the same number of real rows
@@ -36,8 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from generators import DPMarginals  # noqa: E402
-from synth.schema import ColumnKind, TableSchema, infer_schema  # noqa: E402
-from synth.tables import read_table, write_parquet_atomic  # noqa: E402
+from synth.base.atomic import write_parquet_atomic  # noqa: E402
+from synth.base.inference import infer_schema  # noqa: E402
+from synth.base.schema import ColumnKind, TableSchema  # noqa: E402
+from synth.base.tableio import read_table  # noqa: E402
 
 DATA = Path(os.environ.get("SYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 QUALITY_ROWS = 16_281  # the size of adult_test.csv, so the real reference is like for like

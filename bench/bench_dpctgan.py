@@ -12,7 +12,7 @@ embedding 128) for both. Measured in one run, as ratios against SDV:
    inside `fit`) fit + transform, both on adult.csv;
 2. seconds per epoch: DP-CTGAN with DP on (median epoch of the ε = 3 fit),
    vs SDV CTGAN without DP (median epoch of its fit, pac 10 as SDV defaults);
-3. sampling `--rows` rows into Parquet (synth.tables.write_parquet_atomic)
+3. sampling `--rows` rows into Parquet (synth.base.atomic.write_parquet_atomic)
    in rows/s, vs SDV `sample` + the same Parquet write, and vs DP-CTGAN's
    bare generator forward pass on the same number of rows;
 4. fidelity of 16,281 synthetic rows: SDMetrics QualityReport (column
@@ -47,15 +47,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_dp_marginals import quality  # noqa: E402
-from generators.base import Generator, Progress  # noqa: E402
+from generators.base import Generator  # noqa: E402
 from generators.dpctgan import DPCTGAN  # noqa: E402
 from generators.dpctgan.accounting import split_budget  # noqa: E402
 from generators.dpctgan.preprocess import DPMeasurer, build_layout, count_measurements  # noqa: E402
 from generators.dpctgan.transformer import encode  # noqa: E402
 from generators.privacy import ZCDPBudget  # noqa: E402
 from generators.registry import available_generators, create_generator  # noqa: E402
-from synth.schema import ColumnKind, TableSchema, infer_schema  # noqa: E402
-from synth.tables import read_table, write_parquet_atomic  # noqa: E402
+from synth.base.atomic import write_parquet_atomic  # noqa: E402
+from synth.base.inference import infer_schema  # noqa: E402
+from synth.base.progress import Progress  # noqa: E402
+from synth.base.schema import ColumnKind, TableSchema  # noqa: E402
+from synth.base.tableio import read_table  # noqa: E402
 
 DATA = Path(os.environ.get("SYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 QUALITY_ROWS = 16_281

@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_auto import declared_public, widened  # noqa: E402
-from generators.base import Progress  # noqa: E402
 from generators.dpctgan import DPCTGAN  # noqa: E402
-from synth.tables import read_table  # noqa: E402
+from synth.base.progress import Progress  # noqa: E402
+from synth.base.tableio import read_table  # noqa: E402
 
 DATA = Path(os.environ.get("SYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 from evaluators import EvaluateOptions, evaluate  # noqa: E402
 from evaluators.fidelity import fidelity  # noqa: E402
 from evaluators.inputs import prepare  # noqa: E402
-from synth.schema import infer_schema  # noqa: E402
-from synth.tables import read_table, split_holdout  # noqa: E402
+from synth.base.inference import infer_schema  # noqa: E402
+from synth.base.tableio import read_table, split_holdout  # noqa: E402
 
 RISK = ("exact_matches", "distance", "membership", "singling_out", "linkability", "inference")
 DATA = Path(os.environ.get("SYNTH_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -33,11 +33,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import synth
+from synth.base.atomic import atomic_writer
 from synth.client import transfer
 from synth.core.config import ServiceConfig
 from synth.core.service import SynthService
 from synth.core.sources import RegisterRequest
-from synth.tables import atomic_writer
 from synth.v1 import common_pb2, datasets_pb2, datasets_pb2_grpc, sources_pb2, sources_pb2_grpc
 
 

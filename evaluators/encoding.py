@@ -24,7 +24,7 @@ import polars as pl
 
 from evaluators.fidelity import continuous_values
 from evaluators.inputs import CONTINUOUS
-from synth.schema import ColumnSchema
+from synth.base.schema import ColumnSchema
 
 _HALF = 1.0 / math.sqrt(2.0)
 

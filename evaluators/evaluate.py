@@ -26,11 +26,11 @@ from evaluators.inputs import CONTINUOUS, Inputs, prepare
 from evaluators.result import ColumnDistribution, Evaluation, Flag
 from evaluators.risk import distance_risk, exact_matches, membership_inference
 from evaluators.utility import detection, ml_efficacy
-from synth.errors import InvalidArgument
-from synth.schema import ColumnKind, TableSchema, Tag
+from synth.base.errors import InvalidArgument
+from synth.base.schema import ColumnKind, TableSchema, Tag
 
 #: Progress callback: (phase, fraction of that phase done). It may raise
-#: `synth.errors.Cancelled` to stop the evaluation.
+#: `synth.base.errors.Cancelled` to stop the evaluation.
 Progress = Callable[[str, float], None]
 
 
@@ -246,7 +246,7 @@ def evaluate(
     id and PII columns are not scored. `target` names the column ML efficacy
     predicts (skipped when None). Give `rng` or `seed` (default seed 0): the
     same inputs and seed give the same numbers. Raises
-    `synth.errors.InvalidArgument` for tables that cannot be compared.
+    `synth.base.errors.InvalidArgument` for tables that cannot be compared.
     """
     if rng is not None and seed is not None:
         raise InvalidArgument("give rng or seed, not both")

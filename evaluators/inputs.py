@@ -14,8 +14,9 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from synth.errors import InvalidArgument
-from synth.schema import ColumnKind, ColumnSchema, TableSchema, infer_schema, normalize_type
+from synth.base.errors import InvalidArgument
+from synth.base.inference import infer_schema
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema, normalize_type
 
 #: Kinds that take part in the scores.
 CONTINUOUS = (ColumnKind.NUMERICAL, ColumnKind.DATETIME)

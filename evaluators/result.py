@@ -107,7 +107,7 @@ class Evaluation:
 
     def write_report(self, path: str) -> None:
         """Write the self-contained HTML report atomically (a crash leaves no half file)."""
-        from synth.tables import write_bytes_atomic
+        from synth.base.atomic import write_bytes_atomic
 
         write_bytes_atomic(path, self.report_html().encode("utf-8"))
 

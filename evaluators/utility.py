@@ -25,7 +25,7 @@ from evaluators.models import (
     predict_ridge,
 )
 from evaluators.stats import Estimate, auc
-from synth.errors import InvalidArgument
+from synth.base.errors import InvalidArgument
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generators.base import Generator, PrivacyReport, Progress, ProgressFn, Spend, default_delta
+from generators.base import Generator, PrivacyReport, default_delta
 from generators.registry import (
     available_generators,
     create_generator,
@@ -18,6 +18,8 @@ from generators.registry import (
     load_generator,
     register_generator,
 )
+from synth.base.progress import Progress, ProgressFn
+from synth.base.spend import Spend
 
 __all__ = [
     "AIM",

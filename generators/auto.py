@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from synth.errors import ResourceLimit
-from synth.schema import TableSchema
+from synth.base.errors import ResourceLimit
+from synth.base.schema import TableSchema
 
 #: Wider tables than this go to a generator whose cost is linear in the columns.
 MAX_AIM_COLUMNS = 100

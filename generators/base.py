@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -23,22 +23,14 @@ import pyarrow as pa
 from safetensors.numpy import load_file, save_file
 
 from generators.columns import cast_columns, unmodelled_columns
-from synth.errors import InvalidArgument, PrivacyError
-from synth.schema import TableSchema
-from synth.tables import atomic_path, write_bytes_atomic
+from synth.base.atomic import atomic_path, write_bytes_atomic
+from synth.base.errors import InvalidArgument, PrivacyError
+from synth.base.progress import ProgressFn, no_progress
+from synth.base.schema import TableSchema
+from synth.base.spend import Spend
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-
-
-@dataclass(frozen=True)
-class Spend:
-    """One charge to the ledger: what for, how much, by which accounting."""
-
-    purpose: str  # "preprocessing", "training", "marginals", ...
-    epsilon: float
-    delta: float
-    mechanism: str  # "zcdp-gaussian", "dp-sgd/rdp", ...
 
 
 @dataclass(frozen=True)
@@ -66,26 +58,6 @@ class PrivacyReport:
             spends=tuple(Spend(**s) for s in d.get("spends", ())),
             details=dict(d.get("details", {})),
         )
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress event; the service streams these as job progress."""
-
-    phase: str
-    fraction: float
-    epsilon_spent: float = 0.0
-    message: str = ""
-    metrics: Mapping[str, float] = field(default_factory=dict)
-
-
-#: Called with each progress event. It may raise (e.g. `synth.errors.Cancelled`)
-#: to stop the work; generators call it often enough for that to be prompt.
-ProgressFn = Callable[[Progress], None]
-
-
-def _no_progress(_: Progress) -> None:
-    return None
 
 
 def default_delta(n_rows: int) -> float:
@@ -160,7 +132,7 @@ class Generator(ABC):
         self.privacy = None  # a refit that fails or is cancelled leaves the model unfitted
         self.n_train_rows = table.num_rows
         modelled = table.select([c.name for c in schema.modelled()])
-        self.privacy = self._fit(modelled, schema, rng, progress or _no_progress)
+        self.privacy = self._fit(modelled, schema, rng, progress or no_progress)
         if self.epsilon is not None and self.privacy.epsilon is not None:
             assert self.privacy.epsilon <= self.epsilon * (1 + 1e-9), "spent more than the target"
         return self.privacy

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from faker import Faker
 
-from synth.schema import ColumnKind, ColumnSchema, TableSchema
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 _FAKE_BY_NAME = (
     ("email", "email"),

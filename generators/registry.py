@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from generators.base import CONFIG_FILE, Generator
-from synth.errors import InvalidArgument
+from synth.base.errors import InvalidArgument
 
 _LAZY: dict[str, str] = {
     "dp_marginals": "generators.dp_marginals:DPMarginals",

@@ -6,9 +6,9 @@ The public surface for notebooks and scripts::
     client = synth.Client.connect("localhost:50051")
     src = client.register_source("adult", "adult.csv", budget=synth.Budget(epsilon=3.0, delta=1e-6))
 
-The SDK (`Client` and its values) is imported on first use, so that
-`generators/` and the server, which import `synth.schema` and friends, do not
-pay for the client.
+Every name is imported on first use: `import synth.base` (what `generators/`
+and `evaluators/` import) loads neither the SDK nor gRPC, and `import synth`
+alone costs nothing until a name is touched.
 """
 
 from __future__ import annotations
@@ -16,28 +16,27 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from synth.errors import (
-    AlreadyExists,
-    BudgetExhausted,
-    Cancelled,
-    DeadlineExceeded,
-    FailedPrecondition,
-    FieldViolation,
-    IdempotencyConflict,
-    Internal,
-    Interrupted,
-    InvalidArgument,
-    InvalidSchema,
-    InvalidTable,
-    NotFound,
-    PrivacyError,
-    ResourceLimit,
-    SynthError,
-    Unavailable,
-)
-from synth.schema import ColumnKind, ColumnSchema, TableSchema
-
 if TYPE_CHECKING:
+    from synth.base.errors import (
+        AlreadyExists,
+        BudgetExhausted,
+        Cancelled,
+        DeadlineExceeded,
+        FailedPrecondition,
+        FieldViolation,
+        IdempotencyConflict,
+        Internal,
+        Interrupted,
+        InvalidArgument,
+        InvalidSchema,
+        InvalidTable,
+        NotFound,
+        PrivacyError,
+        ResourceLimit,
+        SynthError,
+        Unavailable,
+    )
+    from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
     from synth.client import (
         Budget,
         BudgetStatus,
@@ -55,7 +54,28 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {
+_ERRORS = (
+    "AlreadyExists",
+    "BudgetExhausted",
+    "Cancelled",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "FieldViolation",
+    "IdempotencyConflict",
+    "Internal",
+    "Interrupted",
+    "InvalidArgument",
+    "InvalidSchema",
+    "InvalidTable",
+    "NotFound",
+    "PrivacyError",
+    "ResourceLimit",
+    "SynthError",
+    "Unavailable",
+)
+_LAZY: dict[str, str] = {name: "synth.base.errors" for name in _ERRORS}
+_LAZY |= {name: "synth.base.schema" for name in ("ColumnKind", "ColumnSchema", "TableSchema")}
+_LAZY |= {
     name: "synth.client"
     for name in (
         "Evaluation",

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from synth.errors import InvalidArgument, SynthError
+from synth.base.errors import InvalidArgument, SynthError
 
 DEMO_SAMPLE = Path(__file__).resolve().parent / "demo" / "adult.csv"
 EXIT_FAILED = 1

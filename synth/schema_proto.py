@@ -1,4 +1,4 @@
-"""The table schema on the wire: `synth.schema.TableSchema` ⇄ `synth.v1.TableSchema`.
+"""The table schema on the wire: `synth.base.schema.TableSchema` ⇄ `synth.v1.TableSchema`.
 
 One conversion for the server and the SDK, so a declaration survives the
 round trip exactly (bounds, categories, tags) in both directions.
@@ -6,8 +6,8 @@ round trip exactly (bounds, categories, tags) in both directions.
 
 from __future__ import annotations
 
-from synth.errors import InvalidSchema
-from synth.schema import ColumnKind, ColumnSchema, TableSchema, Tag
+from synth.base.errors import InvalidSchema
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema, Tag
 from synth.v1 import schema_pb2
 
 KIND_TO_PROTO = {

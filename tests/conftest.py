@@ -9,8 +9,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import settings
 
-from synth.schema import TableSchema, infer_schema
-from synth.tables import read_table
+from synth.base.inference import infer_schema
+from synth.base.schema import TableSchema
+from synth.base.tableio import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 

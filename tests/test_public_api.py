@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import synth
-import synth.errors
+import synth.base.errors
 
 EXPECTED = {
     "AlreadyExists",
@@ -61,12 +61,12 @@ def test_every_name_resolves() -> None:
 def test_every_error_class_is_exported_as_itself() -> None:
     for name in synth.__all__:
         value = getattr(synth, name)
-        if isinstance(value, type) and issubclass(value, synth.errors.SynthError):
-            assert getattr(synth.errors, name) is value
+        if isinstance(value, type) and issubclass(value, synth.base.errors.SynthError):
+            assert getattr(synth.base.errors, name) is value
 
 
 def test_importing_synth_does_not_load_the_client() -> None:
-    code = "import sys, synth.schema; print('synth.client' in sys.modules)"
+    code = "import sys, synth.base.schema; print('synth.client' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from generators.columns import to_float
 from generators.privacy import bin_edges, digitize, dp_bounds, dp_select_categories, noisy_counts
 from generators.privacy.mechanisms import Bounds
-from synth.schema import ColumnKind, ColumnSchema
+from synth.base.schema import ColumnKind, ColumnSchema
 
 #: The value sampled for the "other" code of a DP-selected category set: no
 #: source value below the threshold is ever released.

@@ -28,10 +28,12 @@ from generators.aim.junction_tree import JunctionTree
 from generators.aim.plan import BudgetSplit, check_memory, spends, split_budget
 from generators.aim.rounds import AIMSettings, run_aim
 from generators.aim.sampling import sample_codes
-from generators.base import Generator, PrivacyReport, Progress, ProgressFn, Spend
+from generators.base import Generator, PrivacyReport
 from generators.privacy import ZCDPBudget
-from synth.errors import InvalidArgument
-from synth.schema import TableSchema
+from synth.base.errors import InvalidArgument
+from synth.base.progress import Progress, ProgressFn
+from synth.base.schema import TableSchema
+from synth.base.spend import Spend
 
 _MB = 2**20
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from generators.aim.discretise import max_size, needs_budget, needs_selection
-from generators.base import Spend
 from generators.privacy import cdp_rho
-from synth.errors import ResourceLimit
-from synth.schema import TableSchema
+from synth.base.errors import ResourceLimit
+from synth.base.schema import TableSchema
+from synth.base.spend import Spend
 
 MECHANISM = "zcdp-gaussian+exponential"
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from generators.base import Spend
 from generators.privacy.zcdp import cdp_eps, cdp_rho
-from synth.errors import InvalidArgument
-from synth.schema import ColumnKind, ColumnSchema, TableSchema
+from synth.base.errors import InvalidArgument
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
+from synth.base.spend import Spend
 
 MECHANISM = "zcdp-gaussian"
 #: Ledger purposes, in the order a plan lists them.

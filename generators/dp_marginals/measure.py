@@ -43,8 +43,8 @@ from generators.privacy.mechanisms import (
     noisy_counts,
     to_distribution,
 )
-from synth.errors import InvalidArgument
-from synth.schema import ColumnKind, ColumnSchema
+from synth.base.errors import InvalidArgument
+from synth.base.schema import ColumnKind, ColumnSchema
 
 
 @dataclass

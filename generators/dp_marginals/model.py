@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from generators.base import Generator, PrivacyReport, Progress, ProgressFn, Spend
+from generators.base import Generator, PrivacyReport
 from generators.dp_marginals.allocation import (
     Allocation,
     allocate,
@@ -30,8 +30,10 @@ from generators.dp_marginals.marginals import (
 )
 from generators.dp_marginals.measure import MEASURES, Meter, Options
 from generators.privacy.accounting import ZCDPBudget
-from synth.errors import InvalidArgument, PrivacyError
-from synth.schema import TableSchema
+from synth.base.errors import InvalidArgument, PrivacyError
+from synth.base.progress import Progress, ProgressFn
+from synth.base.schema import TableSchema
+from synth.base.spend import Spend
 
 ColumnModel = BinnedMarginal | CategoricalMarginal
 

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from generators.base import Generator, PrivacyReport, Progress, ProgressFn, Spend
+from generators.base import Generator, PrivacyReport
 from generators.dpctgan.accounting import AccountantName, calibrate, plan_steps, split_budget
 from generators.dpctgan.checkpoint import load_checkpoint, save_checkpoint
 from generators.dpctgan.layout import Layout
@@ -41,9 +41,11 @@ from generators.dpctgan.sampler import CondSampler
 from generators.dpctgan.training import TrainConfig, Trainer
 from generators.dpctgan.transformer import decode, encode
 from generators.privacy import ZCDPBudget
-from synth.errors import InvalidArgument, PrivacyError
-from synth.schema import TableSchema
-from synth.tables import fingerprint
+from synth.base.errors import InvalidArgument, PrivacyError
+from synth.base.progress import Progress, ProgressFn
+from synth.base.schema import TableSchema
+from synth.base.spend import Spend
+from synth.base.tableio import fingerprint
 
 __all__ = ["DPCTGAN"]
 

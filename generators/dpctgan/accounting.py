@@ -18,7 +18,7 @@ from typing import Any, Literal
 from opacus.accountants import IAccountant, create_accountant
 from opacus.accountants.utils import get_noise_multiplier
 
-from synth.errors import PrivacyError
+from synth.base.errors import PrivacyError
 
 AccountantName = Literal["rdp", "prv"]
 

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from synth.errors import InvalidArgument
-from synth.tables import atomic_path, write_bytes_atomic
+from synth.base.atomic import atomic_path, write_bytes_atomic
+from synth.base.errors import InvalidArgument
 
 INDEX = "checkpoint.json"
 

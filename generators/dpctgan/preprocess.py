@@ -27,8 +27,8 @@ from generators.columns import to_float
 from generators.dpctgan.layout import CategoricalSpec, ColumnSpec, Layout, NumericalSpec
 from generators.dpctgan.transformer import as_strings, slot_codes
 from generators.privacy import ZCDPBudget, dp_bounds, dp_select_categories, noisy_counts
-from synth.errors import PrivacyError
-from synth.schema import ColumnKind, ColumnSchema, TableSchema
+from synth.base.errors import PrivacyError
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 BOOL_VALUES = ("false", "true")
 

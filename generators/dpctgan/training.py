@@ -23,7 +23,6 @@ from opacus.optimizers import DPOptimizerFastGradientClipping
 from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 from torch.nn import functional as F
 
-from generators.base import Progress, ProgressFn
 from generators.dpctgan.accounting import (
     AccountantName,
     StepPlan,
@@ -42,6 +41,7 @@ from generators.dpctgan.networks import (
     marginal_loss,
 )
 from generators.dpctgan.sampler import CondSampler, MatchedRows
+from synth.base.progress import Progress, ProgressFn
 
 
 @dataclass(frozen=True)

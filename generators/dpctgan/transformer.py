@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from generators.columns import to_float
 from generators.dpctgan.layout import OTHER, CategoricalSpec, Layout, NumericalSpec
-from synth.schema import TableSchema
+from synth.base.schema import TableSchema
 
 
 def as_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

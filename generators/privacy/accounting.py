@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from generators.privacy.zcdp import cdp_eps, cdp_rho
-from synth.errors import PrivacyError
+from synth.base.errors import PrivacyError
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 One client holds one gRPC channel. Calls take resources or their names,
 return small frozen values (`Source`, `Model`, `Dataset`, `Job`,
-`BudgetStatus`), and raise the same typed `synth.errors` exceptions the server
+`BudgetStatus`), and raise the same typed `synth.base.errors` exceptions the server
 raised. Long work (`train`, `generate`) returns a `JobHandle` at once.
 """
 
@@ -20,6 +20,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from synth.base.atomic import atomic_writer
+from synth.base.errors import InvalidArgument, InvalidTable, Unavailable
+from synth.base.schema import TableSchema
 from synth.client import convert
 from synth.client.config import ClientConfig
 from synth.client.errors import translated
@@ -41,10 +44,7 @@ from synth.client.transfer import (
     receive,
     upload_requests,
 )
-from synth.errors import InvalidArgument, InvalidTable, Unavailable
-from synth.schema import TableSchema
 from synth.schema_proto import schema_to_proto
-from synth.tables import atomic_writer
 from synth.v1 import (
     datasets_pb2,
     datasets_pb2_grpc,

@@ -1,7 +1,7 @@
 """Conversions between the wire messages and the SDK's values, in one place.
 
 Schemas cross the wire as `synth.v1.TableSchema`; the SDK hands out
-`synth.schema.TableSchema` so an owner can export it to JSON, edit it and send
+`synth.base.schema.TableSchema` so an owner can export it to JSON, edit it and send
 it back. Tables the caller passes in (pyarrow, polars, pandas or anything with
 the Arrow C stream interface) travel as Parquet bytes.
 """
@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from synth.base.errors import InvalidArgument
+from synth.base.schema import TableSchema
 from synth.client.resources import (
     Budget,
     BudgetStatus,
@@ -30,8 +32,6 @@ from synth.client.resources import (
     Source,
     Spend,
 )
-from synth.errors import InvalidArgument
-from synth.schema import TableSchema
 from synth.schema_proto import schema_from_proto
 from synth.v1 import common_pb2, datasets_pb2, jobs_pb2, models_pb2, sources_pb2
 

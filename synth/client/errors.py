@@ -1,4 +1,4 @@
-"""Turn a gRPC failure back into the typed `synth.errors` exception the server raised.
+"""Turn a gRPC failure back into the typed `synth.base.errors` exception the server raised.
 
 The server's interceptor sends the error's class as `google.rpc.ErrorInfo.reason`
 (domain "synth.dev") with string metadata, plus `BadRequest` field violations
@@ -16,7 +16,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from synth.errors import FieldViolation, SynthError, error_class_for
+from synth.base.errors import FieldViolation, SynthError, error_class_for
 
 ERROR_DOMAIN = "synth.dev"
 
@@ -52,13 +52,13 @@ def _details(err: grpc.RpcError) -> str:
 
 
 def class_for(reason: str, code: grpc.StatusCode) -> type[SynthError]:
-    """`synth.errors.error_class_for`, but never the bare root when the code says more.
+    """`synth.base.errors.error_class_for`, but never the bare root when the code says more.
 
     The root shares its reason "INTERNAL" with `Internal`; the code's class is
     the more specific answer.
     """
-    cls = error_class_for(reason, code)
-    return error_class_for("", code) if cls is SynthError else cls
+    cls = error_class_for(reason, code.name)
+    return error_class_for("", code.name) if cls is SynthError else cls
 
 
 def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SynthError:

@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synth.base.atomic import atomic_writer
 from synth.client import convert
 from synth.client.errors import translated
 from synth.client.transfer import receive
-from synth.tables import atomic_writer
 from synth.v1 import evaluations_pb2
 
 if TYPE_CHECKING:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 import grpc
 
+from synth.base.errors import Cancelled, DeadlineExceeded, Interrupted, SynthError
 from synth.client.convert import job_from_proto
 from synth.client.errors import class_for, iter_translated
 from synth.client.progress import JobCallback, JobProgressBar
 from synth.client.resources import Job, JobKind, JobState
-from synth.errors import Cancelled, DeadlineExceeded, Interrupted, SynthError
 from synth.v1 import jobs_pb2
 
 if TYPE_CHECKING:

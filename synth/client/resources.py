@@ -14,8 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from synth.errors import InvalidArgument
-from synth.schema import TableSchema
+from synth.base.errors import InvalidArgument
+from synth.base.schema import TableSchema
 
 
 @dataclass(frozen=True)

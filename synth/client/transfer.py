@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from synth.errors import Internal, InvalidArgument, Unavailable
+from synth.base.errors import Internal, InvalidArgument, Unavailable
 from synth.v1 import common_pb2, sources_pb2
 
 CHUNK_SIZE = 1 << 20

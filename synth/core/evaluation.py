@@ -16,14 +16,14 @@ from typing import Any
 import pyarrow.parquet as pq
 from sqlalchemy import Row, select
 
-from generators.base import Progress
+from synth.base.atomic import write_bytes_atomic
+from synth.base.errors import FieldViolation, InvalidArgument, NotFound
+from synth.base.progress import Progress
 from synth.core.names import name_of, new_id
 from synth.core.pages import Page, fetch_page
 from synth.core.records import JobKind, JobRecord
-from synth.errors import FieldViolation, InvalidArgument, NotFound
 from synth.jobs.context import JobContext
-from synth.store.tables import evaluations
-from synth.tables import write_bytes_atomic
+from synth.store.sqltables import evaluations
 
 RESULT_FILE = "evaluation.json"
 REPORT_FILE = "report.html"

@@ -13,14 +13,14 @@ from sqlalchemy import or_, select
 
 import synth
 from generators import load_generator
-from generators.base import Progress
+from synth.base.atomic import write_parquet_atomic
+from synth.base.errors import FieldViolation, InvalidArgument, NotFound
+from synth.base.progress import Progress
 from synth.core.names import name_of, new_id
 from synth.core.pages import Page, fetch_page
 from synth.core.records import DatasetRecord, JobKind, JobRecord, ModelRecord
-from synth.errors import FieldViolation, InvalidArgument, NotFound
 from synth.jobs.context import JobContext
-from synth.store.tables import datasets
-from synth.tables import write_parquet_atomic
+from synth.store.sqltables import datasets
 
 BATCH_ROWS = 100_000
 

@@ -16,14 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
 
-from generators.base import Progress
+from synth.base.errors import IdempotencyConflict, NotFound, SynthError
+from synth.base.progress import Progress
 from synth.core import ledger as ledger_ops
 from synth.core.names import new_id
 from synth.core.pages import Page, fetch_page
 from synth.core.records import JobKind, JobRecord, JobState
-from synth.errors import IdempotencyConflict, NotFound, SynthError
 from synth.store.metadata import MetadataStore
-from synth.store.tables import jobs
+from synth.store.sqltables import jobs
 
 _ALLOWED = {
     JobState.QUEUED: {JobState.RUNNING, JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED},
@@ -166,7 +166,7 @@ class JobStore:
 
     def fail(self, job_id: str, err: BaseException) -> bool:
         if isinstance(err, SynthError):
-            code, reason, msg = err.code.name, err.reason, err.message
+            code, reason, msg = err.code, err.reason, err.message
         else:
             code, reason, msg = "INTERNAL", "INTERNAL", f"{type(err).__name__}: {err}"
         return self._move(

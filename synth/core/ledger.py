@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, func, select, update
 
-from generators.base import Spend
+from synth.base.errors import BudgetExhausted, NotFound
+from synth.base.spend import Spend
 from synth.core.names import new_id
 from synth.core.records import BudgetStatus, LedgerRecord
-from synth.errors import BudgetExhausted, NotFound
-from synth.store.tables import ledger, sources
+from synth.store.sqltables import ledger, sources
 
 #: Float slack when comparing sums with the cap (sums of floats are not exact).
 _TOL = 1e-9

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from synth.errors import FieldViolation, InvalidArgument
+from synth.base.errors import FieldViolation, InvalidArgument
 
 SOURCE_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _COLLECTIONS = ("sources", "models", "datasets", "jobs", "evaluations")

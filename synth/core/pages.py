@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select
 
-from synth.errors import FieldViolation, InvalidArgument
+from synth.base.errors import FieldViolation, InvalidArgument
 from synth.store.metadata import MetadataStore
 
 T = TypeVar("T")

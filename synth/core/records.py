@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from synth.schema import TableSchema
+from synth.base.schema import TableSchema
 
 
 class JobKind(StrEnum):

@@ -19,16 +19,18 @@ import pyarrow.parquet as pq
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from synth.base.atomic import write_parquet_atomic
+from synth.base.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgument, NotFound
+from synth.base.inference import infer_schema, merge_declarations
+from synth.base.schema import TableSchema
+from synth.base.tableio import TableFormat, fingerprint, read_table, split_holdout
 from synth.core.config import ServiceConfig
 from synth.core.names import check_source_id
 from synth.core.pages import Page, fetch_page
 from synth.core.records import SourceRecord
-from synth.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgument, NotFound
-from synth.schema import TableSchema, infer_schema, merge_declarations
 from synth.store.artifacts import ArtifactStore
 from synth.store.metadata import MetadataStore
-from synth.store.tables import datasets, evaluations, models, sources
-from synth.tables import TableFormat, fingerprint, read_table, split_holdout, write_parquet_atomic
+from synth.store.sqltables import datasets, evaluations, models, sources
 
 TRAIN_FILE = "train.parquet"
 HOLDOUT_FILE = "holdout.parquet"

@@ -18,15 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from generators import create_generator, generator_class
-from generators.base import Generator, Progress, default_delta
+from generators.base import Generator, default_delta
+from synth.base.errors import FieldViolation, Interrupted, InvalidArgument, NotFound, PrivacyError
+from synth.base.progress import Progress
+from synth.base.schema import TableSchema
 from synth.core import ledger as ledger_ops
 from synth.core.names import name_of, new_id
 from synth.core.pages import Page, fetch_page
 from synth.core.records import JobKind, JobRecord, ModelRecord, SourceRecord
-from synth.errors import FieldViolation, Interrupted, InvalidArgument, NotFound, PrivacyError
 from synth.jobs.context import JobContext
-from synth.schema import TableSchema
-from synth.store.tables import models
+from synth.store.sqltables import models
 
 #: Set by the request's own fields or by the server (never a client-chosen server path).
 CHECKPOINT_INDEX = "checkpoint.json"  # the commit point of a generator's checkpoint folder

@@ -6,9 +6,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from generators.base import Progress
+from synth.base.errors import Cancelled, Interrupted
+from synth.base.progress import Progress
 from synth.core.jobs import JobStore
-from synth.errors import Cancelled, Interrupted
 
 
 @dataclass

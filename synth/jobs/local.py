@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from synth.base.errors import Cancelled, Interrupted
 from synth.core.jobs import JobStore
-from synth.errors import Cancelled, Interrupted
 from synth.jobs.context import JobContext
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from synth.errors import BudgetExhausted, SynthError
+from synth.base.errors import BudgetExhausted, SynthError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ DOMAIN = "synth.dev"
 
 
 def to_status(exc: SynthError) -> status_pb2.Status:
-    status = status_pb2.Status(code=exc.code.value[0], message=exc.message)
+    status = status_pb2.Status(code=grpc.StatusCode[exc.code].value[0], message=exc.message)
     info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata)
     status.details.add().Pack(info)
     if exc.violations:

@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 
+from synth.base.errors import FieldViolation, InvalidArgument, Unavailable
 from synth.core.evaluation import EvaluateRequest
 from synth.core.generation import GenerateRequest
 from synth.core.names import parse_name
@@ -15,7 +16,6 @@ from synth.core.pages import page_size
 from synth.core.records import JobState
 from synth.core.service import SynthService
 from synth.core.training import TrainRequest
-from synth.errors import FieldViolation, InvalidArgument, Unavailable
 from synth.server import convert
 from synth.server.uploads import check_alive, receive
 from synth.v1 import (

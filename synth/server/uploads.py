@@ -7,8 +7,14 @@ from pathlib import Path
 
 import grpc
 
+from synth.base.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    FieldViolation,
+    InvalidArgument,
+    InvalidTable,
+)
 from synth.core.sources import RegisterRequest
-from synth.errors import Cancelled, DeadlineExceeded, FieldViolation, InvalidArgument, InvalidTable
 from synth.server.convert import schema_from_pb
 from synth.v1 import sources_pb2
 

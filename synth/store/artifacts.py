@@ -73,5 +73,5 @@ class ArtifactStore:
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
-        for partial in self.root.rglob(".*.partial"):  # synth.tables.atomic_path's temp names
+        for partial in self.root.rglob(".*.partial"):  # synth.base.atomic.atomic_path's temp names
             partial.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-from synth.store.tables import metadata
+from synth.store.sqltables import metadata
 
 
 def _sqlite_engine(url: str) -> Engine:

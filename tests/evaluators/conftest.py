@@ -7,7 +7,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from synth.tables import split_holdout
+from synth.base.tableio import split_holdout
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 import evaluators
 from evaluators import EvaluateOptions, Evaluation, evaluate
-from synth.errors import InvalidArgument
+from synth.base.errors import InvalidArgument
 
 FAST = EvaluateOptions(max_dcr_queries=3000, max_mia_targets=2000, singling_out_attacks=200,
                        linkability_attacks=500, inference_attacks=500)
@@ -146,7 +146,7 @@ def test_unknown_metric_and_target_are_refused() -> None:
 
 
 def test_progress_is_reported_and_can_cancel(adult_split: tuple[pa.Table, pa.Table]) -> None:
-    from synth.errors import Cancelled
+    from synth.base.errors import Cancelled
 
     train, hold = adult_split
     seen: list[tuple[str, float]] = []
@@ -172,7 +172,8 @@ def test_public_surface() -> None:
 def test_id_and_pii_columns_are_not_scored(adult_split: tuple[pa.Table, pa.Table]) -> None:
     from dataclasses import replace
 
-    from synth.schema import ColumnKind, infer_schema
+    from synth.base.inference import infer_schema
+    from synth.base.schema import ColumnKind
 
     train, hold = (t.slice(0, 3000).append_column("row_id", pa.array(range(3000))) for t in adult_split)
     schema = infer_schema(train)

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from generators import create_generator, load_generator
 from generators.aim import AIM
 from generators.aim.discretise import OTHER
-from generators.base import Progress
-from synth.errors import Cancelled, InvalidArgument, ResourceLimit
-from synth.schema import ColumnKind, ColumnSchema, TableSchema, infer_schema
+from synth.base.errors import Cancelled, InvalidArgument, ResourceLimit
+from synth.base.inference import infer_schema
+from synth.base.progress import Progress
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 FAST = {"iters": 30, "final_iters": 100}
 

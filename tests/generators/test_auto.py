@@ -18,7 +18,7 @@ from generators.auto import (
     choose_generator,
 )
 from generators.registry import available_generators
-from synth.schema import ColumnKind, ColumnSchema, TableSchema
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 
 def schema(n_cat: int, n_num: int, *, categories: int | None = 5) -> TableSchema:

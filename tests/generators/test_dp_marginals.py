@@ -18,8 +18,9 @@ from generators import DPMarginals, Progress, create_generator, load_generator
 from generators.base import default_delta
 from generators.columns import to_float
 from generators.dp_marginals.marginals import BinnedMarginal, CategoricalMarginal
-from synth.errors import Cancelled, InvalidArgument, PrivacyError
-from synth.schema import ColumnKind, ColumnSchema, TableSchema, infer_schema
+from synth.base.errors import Cancelled, InvalidArgument, PrivacyError
+from synth.base.inference import infer_schema
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 
 def _fit(table: pa.Table, schema: TableSchema, seed: int = 0, **params: object) -> DPMarginals:

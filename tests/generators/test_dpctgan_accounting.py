@@ -20,8 +20,8 @@ from generators.dpctgan.accounting import (
     plan_steps,
     split_budget,
 )
-from synth.errors import PrivacyError
-from synth.schema import ColumnKind, ColumnSchema, TableSchema
+from synth.base.errors import PrivacyError
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 # Pinned in opacus/tests/accountants_test.py (Opacus 1.6): σ=1.5, q=0.04, 2250 steps, δ=1e-5.
 OPACUS_RDP_EPS = 7.32911117143

@@ -10,8 +10,8 @@ import torch
 import generators
 from generators import create_generator, generator_class
 from generators.dpctgan import DPCTGAN, resolve_device
-from synth.errors import InvalidArgument, PrivacyError
-from synth.schema import TableSchema
+from synth.base.errors import InvalidArgument, PrivacyError
+from synth.base.schema import TableSchema
 
 
 def test_registered_under_its_name_and_exported() -> None:

@@ -14,8 +14,8 @@ from generators.dpctgan.layout import OTHER, CategoricalSpec, Layout, NumericalS
 from generators.dpctgan.preprocess import DPMeasurer, ExactMeasurer, build_layout
 from generators.dpctgan.transformer import decode, encode, split_encoded
 from generators.privacy import ZCDPBudget
-from synth.errors import PrivacyError
-from synth.schema import ColumnKind, ColumnSchema, TableSchema
+from synth.base.errors import PrivacyError
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 TINY = pa.table({
     "x": pa.array([0.0, 0.0, 0.0, 1.0, 2.0, 3.0, None, 10.0]),

@@ -16,16 +16,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from generators import load_generator
-from generators.base import Progress
 from generators.dpctgan import DPCTGAN
 from generators.dpctgan.accounting import StepPlan
 from generators.dpctgan.networks import Discriminator, SeededDropout, SpanIndex, cond_loss
 from generators.dpctgan.preprocess import ExactMeasurer, build_layout
 from generators.dpctgan.training import TrainConfig, Trainer
 from generators.dpctgan.transformer import encode
-from synth.errors import Cancelled, PrivacyError
-from synth.schema import TableSchema
-from synth.tables import read_metadata, write_parquet_atomic
+from synth.base.atomic import write_parquet_atomic
+from synth.base.errors import Cancelled, PrivacyError
+from synth.base.progress import Progress
+from synth.base.schema import TableSchema
+from synth.base.tableio import read_metadata
 
 SMALL = {"batch_size": 250, "generator_dim": (32, 32), "discriminator_dim": (32, 32),
          "embedding_dim": 16, "device": "cpu"}

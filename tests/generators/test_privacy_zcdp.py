@@ -13,7 +13,7 @@ from scipy.stats import norm
 from generators.privacy import zcdp
 from generators.privacy.accounting import ZCDPBudget
 from generators.privacy.zcdp import cdp_delta, cdp_eps, cdp_rho, gaussian_rho, gaussian_sigma
-from synth.errors import PrivacyError
+from synth.base.errors import PrivacyError
 
 epsilons = st.floats(min_value=0.01, max_value=30.0)
 deltas = st.floats(min_value=1e-12, max_value=0.1)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from synth.base.tableio import read_metadata
 from synth.cli import main
 from synth.client import Client
 from synth.server import RunningServer
-from synth.tables import read_metadata
 
 REPO = Path(__file__).resolve().parents[2]
 

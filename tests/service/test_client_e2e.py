@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import synth
+from synth.base.schema import TableSchema
+from synth.base.tableio import read_metadata
 from synth.client import Client, Dataset, JobState, Model, Source
-from synth.schema import TableSchema
 from synth.server import start_server
-from synth.tables import read_metadata
 
 CAP = synth.Budget(epsilon=4.0, delta=1e-4)
 
@@ -288,7 +288,7 @@ def test_a_model_never_shows_its_training_seed(server, client, adult_csv) -> Non
     from sqlalchemy import update
 
     import synth
-    from synth.store.tables import models
+    from synth.store.sqltables import models
 
     src = client.register_source("seedless", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
     drawn = client.train(src, generator="dp_marginals", epsilon=1.0).result()

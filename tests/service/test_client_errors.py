@@ -12,7 +12,7 @@ from google.rpc import error_details_pb2, status_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-import synth.errors as E
+import synth.base.errors as E
 from synth.client.errors import from_rpc_error, iter_translated, translated
 from synth.client.handles import job_failure
 from synth.client.resources import Job, JobError, JobKind, JobState
@@ -56,7 +56,7 @@ class FakeCall(grpc.RpcError, grpc.Call):
 
 def _from_exception(exc: E.SynthError) -> FakeCall:
     status = to_status(exc)
-    return FakeCall(exc.code, exc.message, status)
+    return FakeCall(grpc.StatusCode[exc.code], exc.message, status)
 
 
 def _all_error_classes() -> list[type[E.SynthError]]:

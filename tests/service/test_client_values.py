@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from synth.base.errors import Internal, InvalidArgument, InvalidSchema, Unavailable
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema, Tag
 from synth.client import convert
 from synth.client.resources import Budget, BudgetStatus, JobKind, JobState, LedgerEntry, Spend
 from synth.client.transfer import format_for, receive, upload_requests
-from synth.errors import Internal, InvalidArgument, InvalidSchema, Unavailable
-from synth.schema import ColumnKind, ColumnSchema, TableSchema, Tag
 from synth.schema_proto import schema_from_proto, schema_to_proto
 from synth.v1 import common_pb2, jobs_pb2, sources_pb2
 

@@ -1,4 +1,4 @@
-"""The metadata tables (SQLAlchemy Core). Times are float seconds since the epoch."""
+"""The metadata schema as SQLAlchemy Core tables (SQLite by default, PostgreSQL too)."""
 
 from __future__ import annotations
 

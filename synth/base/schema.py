@@ -18,9 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from synth.errors import FieldViolation, InvalidSchema
+from synth.base.errors import FieldViolation, InvalidSchema
 
 SCHEMA_FORMAT_VERSION = 1
 
@@ -349,84 +348,6 @@ class TableSchema:
                 + "; ".join(f"{v.field}: {v.description}" for v in violations),
                 violations=violations,
             )
-
-
-_ID_NAME_HINTS = ("id", "uuid", "key")
-_PII_NAME_HINTS = (
-    "email",
-    "e_mail",
-    "phone",
-    "ssn",
-    "first_name",
-    "last_name",
-    "full_name",
-    "address",
-)
-
-
-def infer_schema(table: pa.Table, *, id_uniqueness: float = 0.999) -> TableSchema:
-    """Guess each column's kind from its type and shape; copy no values.
-
-    Strings are categorical unless (almost) every value is distinct, then an
-    id; columns whose names say email/phone/... are PII. Integers and floats
-    are numerical, unless an integer column named like a key is unique.
-    The owner reviews this guess and may override any kind.
-    """
-    cols = []
-    n = table.num_rows
-    for name, arr in zip(table.column_names, table.columns, strict=True):
-        t = normalize_type(arr.type)
-        lname = name.lower()
-        nullable = arr.null_count > 0
-        if pa.types.is_boolean(t):
-            kind = ColumnKind.BOOLEAN
-        elif pa.types.is_timestamp(t) or pa.types.is_date(t):
-            kind = ColumnKind.DATETIME
-        elif pa.types.is_string(t):
-            if any(h in lname for h in _PII_NAME_HINTS):
-                kind = ColumnKind.PII
-            else:
-                distinct = pc.count_distinct(arr).as_py()
-                non_null = n - arr.null_count
-                unique = non_null > 50 and distinct >= id_uniqueness * non_null
-                kind = ColumnKind.ID if unique else ColumnKind.CATEGORICAL
-        elif pa.types.is_integer(t):
-            named_like_id = lname in _ID_NAME_HINTS or lname.endswith(("_id", "_uuid", "_key"))
-            if named_like_id and n > 0 and pc.count_distinct(arr).as_py() == n - arr.null_count:
-                kind = ColumnKind.ID
-            else:
-                kind = ColumnKind.NUMERICAL
-        else:
-            kind = ColumnKind.NUMERICAL
-        tags = (Tag.PII,) if kind is ColumnKind.PII else ()
-        cols.append(
-            ColumnSchema(name=name, kind=kind, arrow_type=str(t), nullable=nullable, tags=tags)
-        )
-    return TableSchema(columns=tuple(cols))
-
-
-def merge_declarations(inferred: TableSchema, declared: TableSchema | None) -> TableSchema:
-    """The owner's schema wins wherever it speaks; its columns must match the table's."""
-    if declared is None:
-        return inferred
-    if declared.names != inferred.names:
-        raise InvalidSchema(
-            f"the declared schema's columns {declared.names} do not match the table's {inferred.names}"
-        )
-    cols = []
-    for inf, dec in zip(inferred.columns, declared.columns, strict=True):
-        if dec.arrow_type and dec.arrow_type != inf.arrow_type:
-            raise InvalidSchema(
-                f"column {dec.name!r}: declared type {dec.arrow_type} but the table stores {inf.arrow_type}",
-                violations=[FieldViolation(f"columns.{dec.name}.arrow_type", "type mismatch")],
-            )
-        if inf.nullable and not dec.nullable:
-            raise InvalidSchema(
-                f"column {dec.name!r} is declared not nullable but has nulls",
-                violations=[FieldViolation(f"columns.{dec.name}.nullable", "has nulls")],
-            )
-        cols.append(replace(dec, arrow_type=inf.arrow_type))
-    return TableSchema(columns=tuple(cols))
 
 
 def columns_of_kind(schema: TableSchema, kinds: Iterable[ColumnKind]) -> list[str]:

@@ -1,17 +1,17 @@
-"""One error root for the whole product, each error carrying its gRPC status.
+"""One error root for the whole product, each error naming its status code.
 
-The server's single interceptor turns a `SynthError` into a status with rich
-details; the SDK turns the status back into the same class by its `reason`,
-so a notebook catches `synth.BudgetExhausted` whether it ran the generator
-locally or over the wire. `generators/` and `evaluators/` raise these too.
+Codes are plain names (`"NOT_FOUND"`, as in `grpc.StatusCode`), so the
+library layers raise these without importing gRPC. The server's single
+interceptor turns a `SynthError` into a status with rich details; the SDK
+turns the status back into the same class by its `reason`, so a notebook
+catches `synth.BudgetExhausted` whether it ran the generator locally or over
+the wire. `generators/` and `evaluators/` raise these too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
-
-import grpc
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class FieldViolation:
 class SynthError(Exception):
     """Root of every error synth raises on purpose."""
 
-    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    code: ClassVar[str] = "INTERNAL"  # a google.rpc.Code name
     reason: ClassVar[str] = "INTERNAL"
 
     def __init__(
@@ -47,7 +47,7 @@ class SynthError(Exception):
 class InvalidArgument(SynthError):
     """The request or its data is wrong in a way the caller can fix."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    code = "INVALID_ARGUMENT"
     reason = "INVALID_ARGUMENT"
 
 
@@ -64,12 +64,12 @@ class InvalidSchema(InvalidArgument):
 
 
 class NotFound(SynthError):
-    code = grpc.StatusCode.NOT_FOUND
+    code = "NOT_FOUND"
     reason = "NOT_FOUND"
 
 
 class AlreadyExists(SynthError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+    code = "ALREADY_EXISTS"
     reason = "ALREADY_EXISTS"
 
 
@@ -82,7 +82,7 @@ class IdempotencyConflict(AlreadyExists):
 class FailedPrecondition(SynthError):
     """The system is not in a state where the call can run (job not finished, ...)."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    code = "FAILED_PRECONDITION"
     reason = "FAILED_PRECONDITION"
 
 
@@ -95,41 +95,41 @@ class PrivacyError(FailedPrecondition):
 class BudgetExhausted(SynthError):
     """A spend would pass the source's (ε, δ) cap."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = "RESOURCE_EXHAUSTED"
     reason = "BUDGET_EXHAUSTED"
 
 
 class ResourceLimit(SynthError):
     """A workload is larger than this server is configured to take."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = "RESOURCE_EXHAUSTED"
     reason = "RESOURCE_LIMIT"
 
 
 class Cancelled(SynthError):
-    code = grpc.StatusCode.CANCELLED
+    code = "CANCELLED"
     reason = "CANCELLED"
 
 
 class Interrupted(Cancelled):
     """The server stopped while the job ran; the job will not finish. Submit it again."""
 
-    code = grpc.StatusCode.ABORTED
+    code = "ABORTED"
     reason = "INTERRUPTED"
 
 
 class DeadlineExceeded(SynthError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    code = "DEADLINE_EXCEEDED"
     reason = "DEADLINE_EXCEEDED"
 
 
 class Unavailable(SynthError):
-    code = grpc.StatusCode.UNAVAILABLE
+    code = "UNAVAILABLE"
     reason = "UNAVAILABLE"
 
 
 class Internal(SynthError):
-    code = grpc.StatusCode.INTERNAL
+    code = "INTERNAL"
     reason = "INTERNAL"
 
 
@@ -141,8 +141,8 @@ def _all_subclasses(cls: type[SynthError]) -> list[type[SynthError]]:
     return out
 
 
-def error_class_for(reason: str, code: grpc.StatusCode) -> type[SynthError]:
-    """The most specific error class for a reason (falling back on the status code)."""
+def error_class_for(reason: str, code: str) -> type[SynthError]:
+    """The most specific error class for a reason (falling back on the status code's name)."""
     # Subclasses first: `Internal` shares the root's reason and is the more specific answer.
     candidates: list[type[SynthError]] = [*_all_subclasses(SynthError), SynthError]
     for cls in candidates:
