@@ -73,6 +73,17 @@ class Generator(ABC):
     kind: ClassVar[str]
     version: ClassVar[str] = "1"
 
+    # --- what a generator supports: the service reads these, never the signature ---
+
+    #: Takes `checkpoint_dir` and `checkpoint_every`, and has a `resume` classmethod that
+    #: finishes a stopped fit from its last checkpoint.
+    checkpointing: ClassVar[bool] = False
+    #: Takes `allow_non_private` and, given `allow_non_private=True`, fits with
+    #: `epsilon=None` (a model with no DP guarantee, for sources that allow one).
+    non_private: ClassVar[bool] = False
+    #: The devices it can fit on; one that lists "cuda" also takes a `device` argument.
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+
     def __init__(self, *, epsilon: float | None, delta: float | None = None) -> None:
         if epsilon is not None and not (epsilon > 0 and math.isfinite(epsilon)):
             raise InvalidArgument(f"epsilon must be a positive number, got {epsilon}")

@@ -56,6 +56,9 @@ class AIM(Generator):
     """
 
     kind = "aim"
+    checkpointing = False
+    non_private = False  # refuses epsilon=None
+    devices = ("cpu",)
 
     def __init__(
         self,

@@ -59,6 +59,11 @@ class DPMarginals(Generator):
 
     kind = "dp_marginals"
     version = "1"
+    checkpointing = False
+    # It takes no `allow_non_private`: `epsilon=None` measures exactly without asking,
+    # and the service alone decides whether a source may have such a model.
+    non_private = False
+    devices = ("cpu",)
 
     def __init__(
         self,

@@ -74,6 +74,9 @@ class DPCTGAN(Generator):
     """Conditional tabular GAN with a DP-SGD discriminator and DP preprocessing."""
 
     kind = "dpctgan"
+    checkpointing = True
+    non_private = True
+    devices = ("cpu", "cuda")
 
     def __init__(
         self,
