@@ -156,20 +156,14 @@ class ColumnCoder:
 # --- what discretising a column costs (public: from the schema alone) --------------
 
 
-def needs_bounds(col: ColumnSchema) -> bool:
-    return col.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME) and not col.has_public_bounds
-
-
 def needs_histogram(col: ColumnSchema) -> bool:
+    """Numbers and datetimes are cut at a DP histogram's quantiles, public bounds or not."""
     return col.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME)
 
 
-def needs_selection(col: ColumnSchema) -> bool:
-    return col.kind is ColumnKind.CATEGORICAL and col.categories is None
-
-
 def needs_budget(col: ColumnSchema) -> bool:
-    return needs_histogram(col) or needs_selection(col)
+    """A histogram, or a DP category selection (`ColumnSchema.needs_dp_measurement`)."""
+    return needs_histogram(col) or col.needs_dp_measurement == "categories"
 
 
 def max_size(col: ColumnSchema, *, max_bins: int, max_categories: int) -> int:
@@ -178,9 +172,10 @@ def max_size(col: ColumnSchema, *, max_bins: int, max_categories: int) -> int:
     if col.kind is ColumnKind.BOOLEAN:
         return 2 + null
     if col.kind is ColumnKind.CATEGORICAL:
-        if col.categories is not None:
-            return len(col.categories) + null
-        return max_categories + 1 + null
+        if col.needs_dp_measurement:
+            return max_categories + 1 + null
+        assert col.categories is not None
+        return len(col.categories) + null
     return max_bins + null
 
 
@@ -314,16 +309,17 @@ def numeric_coder(
     v = to_float(arr, col)
     v = v[np.isfinite(v)]
     integer = col.is_integer
-    if col.has_public_bounds:
+    measured = col.needs_dp_measurement == "bounds"
+    if measured:
+        bounds, rho_hist = dp_bounds(v, 0.2 * rho, rng, integer=integer), 0.8 * rho
+    else:
         assert col.lower is not None and col.upper is not None
         bounds, rho_hist = Bounds(col.lower, col.upper), rho
-    else:
-        bounds, rho_hist = dp_bounds(v, 0.2 * rho, rng, integer=integer), 0.8 * rho
     if integer:
         bounds = Bounds(float(np.floor(bounds.lower)), float(np.ceil(bounds.upper)))
     v = np.clip(v, bounds.lower, bounds.upper)
     fine_edges, fine_p = _tree_histogram(
-        v, bounds, integer, rho_hist, rng, fine_bins, zero_top=not col.has_public_bounds
+        v, bounds, integer, rho_hist, rng, fine_bins, zero_top=measured
     )
     return ColumnCoder(
         name=col.name,
@@ -347,7 +343,8 @@ def categorical_coder(
 ) -> ColumnCoder:
     if col.kind is ColumnKind.BOOLEAN:
         return ColumnCoder(name=col.name, kind="boolean", nullable=col.nullable)
-    if col.categories is not None:
+    if not col.needs_dp_measurement:
+        assert col.categories is not None
         return ColumnCoder(
             name=col.name, kind="categorical", nullable=col.nullable, categories=col.categories
         )

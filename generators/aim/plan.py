@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
-from generators.aim.discretise import max_size, needs_budget, needs_selection
+from generators.aim.discretise import max_size, needs_budget
 from generators.privacy import cdp_rho
 from synth.base.errors import ResourceLimit
 from synth.base.schema import TableSchema
@@ -46,7 +46,7 @@ def split_budget(
 ) -> BudgetSplit:
     """Each column that needs discretising gets prep_share/d of ρ; AIM's rounds get the rest."""
     cols = schema.modelled()
-    selecting = [c.name for c in cols if needs_selection(c)]
+    selecting = [c.name for c in cols if c.needs_dp_measurement == "categories"]
     sel_delta = delta / 2 if selecting else 0.0
     rho = cdp_rho(epsilon, delta - sel_delta)
     per_col = prep_share * rho / max(len(cols), 1)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from generators.privacy.zcdp import cdp_eps, cdp_rho
 from synth.base.errors import InvalidArgument
-from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
+from synth.base.schema import TableSchema
 from synth.base.spend import Spend
 
 MECHANISM = "zcdp-gaussian"
@@ -69,14 +69,6 @@ class Allocation:
         return min(cdp_eps(rho, self.conversion_delta), self.epsilon) if rho > 0 else 0.0
 
 
-def needs_bounds(col: ColumnSchema) -> bool:
-    return col.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME) and not col.has_public_bounds
-
-
-def needs_categories(col: ColumnSchema) -> bool:
-    return col.kind is ColumnKind.CATEGORICAL and col.categories is None
-
-
 def allocate(
     schema: TableSchema,
     epsilon: float,
@@ -89,19 +81,19 @@ def allocate(
     cols = schema.modelled()
     if not cols:
         raise InvalidArgument("the schema has no modelled column")
-    n_select = sum(needs_categories(c) for c in cols)
+    n_select = sum(c.needs_dp_measurement == "categories" for c in cols)
     selection_delta = delta * selection_delta_share if n_select else 0.0
     rho_total = cdp_rho(epsilon, delta - selection_delta)
     per_column = rho_total * (1 - _RHO_SAFETY) / len(cols)
     steps: list[Step] = []
     for col in cols:
         marginal = per_column
-        if needs_bounds(col):
+        if col.needs_dp_measurement == "bounds":
             discovery = per_column * discovery_share
             marginal = per_column - discovery
             steps.append(Step(col.name, "bounds.coarse", "bounds", discovery / 2))
             steps.append(Step(col.name, "bounds.refine", "bounds", discovery / 2))
-        elif needs_categories(col):
+        elif col.needs_dp_measurement == "categories":
             discovery = per_column * discovery_share
             marginal = per_column - discovery
             steps.append(

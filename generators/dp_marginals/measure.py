@@ -89,7 +89,8 @@ Measure = Callable[[pa.Array, ColumnSchema, Meter, Options], BinnedMarginal | Ca
 
 def _bounds(values: np.ndarray, col: ColumnSchema, meter: Meter) -> Bounds:
     """Public bounds when declared, else a powers-of-two DP range, then narrowed (`dp_range`)."""
-    if col.lower is not None and col.upper is not None:
+    if col.needs_dp_measurement != "bounds":
+        assert col.lower is not None and col.upper is not None
         lower, upper = col.lower, col.upper
         if col.is_integer:
             lower, upper = math.ceil(lower), math.floor(upper)
@@ -170,12 +171,9 @@ def measure_categorical(
     arr: pa.Array, col: ColumnSchema, meter: Meter, opts: Options
 ) -> CategoricalMarginal:
     strings = _as_strings(arr, col)
-    declared = col.categories
-    if declared is None and col.kind is ColumnKind.BOOLEAN:
-        declared = ("false", "true")
     other: int | None = None
-    if declared is not None:
-        labels = list(declared)
+    if not col.needs_dp_measurement:  # declared categories, or a boolean's two values
+        labels = list(col.categories if col.categories is not None else ("false", "true"))
     else:
         labels = _discover(strings, meter)
         # An "other" string cannot be cast back to a numeric column's type; there the

@@ -16,13 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from generators.base import Generator, PrivacyReport
-from generators.dp_marginals.allocation import (
-    Allocation,
-    allocate,
-    details,
-    needs_bounds,
-    spends,
-)
+from generators.dp_marginals.allocation import Allocation, allocate, details, spends
 from generators.dp_marginals.marginals import (
     MARGINAL_TYPES,
     BinnedMarginal,
@@ -109,7 +103,7 @@ class DPMarginals(Generator):
 
     def _allocation(self, schema: TableSchema, epsilon: float, delta: float) -> Allocation:
         if self.require_public_bounds:
-            missing = [c.name for c in schema.modelled() if needs_bounds(c)]
+            missing = [c.name for c in schema.modelled() if c.needs_dp_measurement == "bounds"]
             if missing:
                 raise PrivacyError(
                     "require_public_bounds is set but these columns declare no bounds: "

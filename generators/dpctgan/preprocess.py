@@ -56,22 +56,20 @@ def count_measurements(schema: TableSchema) -> tuple[int, int]:
     gauss, select = 0, 0
     for c in schema.modelled():
         gauss += 1
-        if c.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME) and not c.has_public_bounds:
+        if c.needs_dp_measurement == "bounds":
             gauss += 1
-        if c.kind is ColumnKind.CATEGORICAL and c.categories is None:
+        if c.needs_dp_measurement == "categories":
             select += 1
     return gauss, select
 
 
 def missing_declarations(schema: TableSchema) -> list[str]:
     """Columns that cannot be laid out without reading the data."""
-    out = []
-    for c in schema.modelled():
-        if c.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME) and not c.has_public_bounds:
-            out.append(f"{c.name} (no public bounds)")
-        if c.kind is ColumnKind.CATEGORICAL and c.categories is None:
-            out.append(f"{c.name} (no public categories)")
-    return out
+    return [
+        f"{c.name} (no public {c.needs_dp_measurement})"
+        for c in schema.modelled()
+        if c.needs_dp_measurement
+    ]
 
 
 class DPMeasurer:
@@ -128,12 +126,12 @@ def _numerical(
 ) -> NumericalSpec:
     integer = col.is_integer
     values = None if arr is None else to_float(arr, col)
-    if col.has_public_bounds:
-        assert col.lower is not None and col.upper is not None
-        lower, upper = col.lower, col.upper
-    else:
+    if col.needs_dp_measurement == "bounds":
         assert m is not None and values is not None
         lower, upper = m.bounds(values, integer, f"{col.name}: bounds")
+    else:
+        assert col.lower is not None and col.upper is not None
+        lower, upper = col.lower, col.upper
     if m is None or values is None:  # public only: equal-width modes, nothing read
         eq = np.linspace(lower, upper, cfg.n_modes + 1)
         return NumericalSpec(col.name, lower, upper, integer, tuple(map(float, (eq[:-1] + eq[1:]) / 2)),
@@ -193,7 +191,8 @@ def _categorical(col: ColumnSchema, arr: pa.ChunkedArray | None, m: Measurer | N
     values: tuple[str, ...]
     if boolean:
         values, other = BOOL_VALUES, False
-    elif col.categories is not None:
+    elif not col.needs_dp_measurement:
+        assert col.categories is not None
         values, other = tuple(col.categories), False
     else:
         assert m is not None and arr is not None

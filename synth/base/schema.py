@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -133,6 +133,22 @@ class ColumnSchema:
     def modelled(self) -> bool:
         """Whether a generator learns this column (ids and PII are regenerated instead)."""
         return self.kind not in (ColumnKind.ID, ColumnKind.PII)
+
+    @property
+    def needs_dp_measurement(self) -> Literal["bounds", "categories"] | None:
+        """What a generator must measure with DP before it can model this column, if anything.
+
+        "bounds" for a numerical or datetime column without public bounds,
+        "categories" for a categorical column without a declared category set,
+        None when the schema declares what a generator needs (booleans, declared
+        columns) or the column is not modelled (ids, PII). Every generator asks
+        this one rule; truthy exactly when a measurement is needed.
+        """
+        if self.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME) and not self.has_public_bounds:
+            return "bounds"
+        if self.kind is ColumnKind.CATEGORICAL and self.categories is None:
+            return "categories"
+        return None
 
     def to_json_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
