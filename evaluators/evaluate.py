@@ -29,9 +29,10 @@ from evaluators.utility import detection, ml_efficacy
 from synth.base.errors import InvalidArgument
 from synth.base.schema import ColumnKind, TableSchema, Tag
 
-#: Progress callback: (phase, fraction of that phase done). It may raise
-#: `synth.base.errors.Cancelled` to stop the evaluation.
-Progress = Callable[[str, float], None]
+#: Called with (step name, fraction of that step done) as each step starts and ends
+#: (and within long steps). It may raise `synth.base.errors.Cancelled` to stop the
+#: evaluation. Not `synth.base.progress.Progress`, the service's progress record.
+StepCallback = Callable[[str, float], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +78,7 @@ class _Context:
     target: str | None
     options: EvaluateOptions
     rng: np.random.Generator
-    progress: Progress | None
+    progress: StepCallback | None
     results: dict[str, Any] = field(default_factory=dict)
     _enc: tuple[np.ndarray, np.ndarray, np.ndarray, Encoder] | None = None
 
@@ -237,7 +238,7 @@ def evaluate(
     seed: int | None = None,
     options: EvaluateOptions | None = None,
     metrics: tuple[str, ...] | None = None,
-    progress: Progress | None = None,
+    progress: StepCallback | None = None,
 ) -> Evaluation:
     """Score `synthetic` against the `train` table it was learnt from and the unseen `holdout`.
 
