@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         Source,
     )
 
-__version__ = "0.1.0"
+from synth.base.version import __version__
 
 _ERRORS = (
     "AlreadyExists",

@@ -7,23 +7,29 @@ release policy can read them without opening files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from sqlalchemy import Row, select
 
 from synth.base.atomic import write_bytes_atomic
-from synth.base.errors import FieldViolation, InvalidArgument, NotFound
+from synth.base.errors import FieldViolation, InvalidArgument
+from synth.base.names import name_of, new_id
 from synth.base.progress import Progress
-from synth.core.names import name_of, new_id
-from synth.core.pages import Page, fetch_page
-from synth.core.records import JobKind, JobRecord
+from synth.core import submission
+from synth.core.generation import GenerationService
+from synth.core.sources import SourceService
+from synth.core.stores import Stores
 from synth.jobs.context import JobContext
-from synth.store.sqltables import evaluations
+from synth.jobs.record import JobRecord
+from synth.jobs.state import JobKind
+from synth.store.pages import Page
+from synth.store.records import EvaluationRecord
 
 RESULT_FILE = "evaluation.json"
 REPORT_FILE = "report.html"
@@ -38,27 +44,6 @@ class EvaluateRequest:
     seed: int | None = None
     metrics: tuple[str, ...] = ()
     idempotency_key: str = ""
-
-
-@dataclass(frozen=True)
-class EvaluationRecord:
-    id: str
-    dataset_id: str
-    model_id: str
-    source_id: str
-    target: str
-    flagged: bool
-    scores: dict[str, float]
-    artifact: str
-    report_size: int
-    job_id: str
-    create_time: float
-    result: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> EvaluationRecord:
-        m = dict(r._mapping)
-        return cls(scores=json.loads(m.pop("scores_json")), **m)
 
 
 def headline_scores(result: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -80,14 +65,18 @@ def headline_scores(result: dict[str, Any], prefix: str = "") -> dict[str, float
 
 
 class EvaluationService:
-    def __init__(self, svc: Any) -> None:
-        self.svc = svc
+    kind = JobKind.EVALUATE
+
+    def __init__(self, stores: Stores, sources: SourceService, datasets: GenerationService) -> None:
+        self.stores = stores
+        self.sources = sources
+        self.datasets = datasets
 
     def submit(self, req: EvaluateRequest) -> JobRecord:
         from evaluators import STEPS
 
-        dataset = self.svc.generation.get(req.dataset_id)
-        source = self.svc.sources.get(dataset.source_id)
+        dataset = self.datasets.get(req.dataset_id)
+        source = self.sources.get(dataset.source_id)
         if req.target and req.target not in source.schema.names:
             raise InvalidArgument(
                 f"target {req.target!r} is not a column of {name_of('sources', source.id)}; "
@@ -111,31 +100,27 @@ class EvaluationService:
             "seed": req.seed,
             "metrics": list(req.metrics),
         }
-        with self.svc.meta.transaction() as conn:
-            existing = self.svc.jobs.find_idempotent(
-                conn, JobKind.EVALUATE, req.idempotency_key, request
-            )
-            if existing is not None:
-                return existing
-            job = self.svc.jobs.create(
-                conn,
-                JobKind.EVALUATE,
-                name_of("datasets", dataset.id),
-                request,
-                req.idempotency_key,
-            )
-        self.svc.executor.submit(job.id, lambda ctx: self._run(ctx, request))
-        return job
+        return submission.submit(
+            self.stores,
+            self,
+            target=name_of("datasets", dataset.id),
+            request=request,
+            idempotency_key=req.idempotency_key,
+        )
 
-    def _run(self, ctx: JobContext, request: dict[str, Any]) -> str:
+    def resumable(self, job: JobRecord) -> bool:
+        return False
+
+    def run(self, ctx: JobContext, job: JobRecord, *, resume: bool = False) -> str:
         from evaluators import evaluate
 
-        dataset = self.svc.generation.get(request["dataset"])
-        source = self.svc.sources.get(dataset.source_id)
-        synthetic = pq.read_table(self.svc.artifacts.path(dataset.artifact))
+        request = job.request
+        dataset = self.datasets.get(request["dataset"])
+        source = self.sources.get(dataset.source_id)
+        synthetic = pq.read_table(self.stores.artifacts.path(dataset.artifact))
         ctx.touch_data()
-        train = self.svc.sources.read_part(source, "train")
-        holdout = self.svc.sources.read_part(source, "holdout")
+        train = self.sources.read_part(source, "train")
+        holdout = self.sources.read_part(source, "holdout")
 
         def progress(phase: str, fraction: float) -> None:
             ctx.progress(Progress("evaluate", fraction, message=phase))
@@ -154,56 +139,40 @@ class EvaluationService:
         doc = result.to_json_dict()
         evaluation_id = new_id("e")
         rel = f"evaluations/{evaluation_id}"
-        with self.svc.artifacts.staged_dir(rel) as staging:
+        with self.stores.artifacts.staged_dir(rel) as staging:
             write_bytes_atomic(staging / RESULT_FILE, json.dumps(doc).encode())
             result.write_report(str(staging / REPORT_FILE))
-        report_size = (self.svc.artifacts.path(rel) / REPORT_FILE).stat().st_size
+        report_size = (self.stores.artifacts.path(rel) / REPORT_FILE).stat().st_size
+        record = EvaluationRecord(
+            id=evaluation_id,
+            dataset_id=dataset.id,
+            model_id=dataset.model_id,
+            source_id=source.id,
+            target=request["target"],
+            flagged=result.flagged,
+            scores=headline_scores(doc),
+            artifact=rel,
+            report_size=report_size,
+            job_id=ctx.job_id,
+            create_time=time.time(),
+        )
         try:
-            with self.svc.meta.transaction() as conn:
-                conn.execute(
-                    evaluations.insert().values(
-                        id=evaluation_id,
-                        dataset_id=dataset.id,
-                        model_id=dataset.model_id,
-                        source_id=source.id,
-                        target=request["target"],
-                        flagged=result.flagged,
-                        scores_json=json.dumps(headline_scores(doc)),
-                        artifact=rel,
-                        report_size=report_size,
-                        job_id=ctx.job_id,
-                        create_time=time.time(),
-                    )
-                )
+            self.stores.evaluations.insert(record)
         except BaseException:
-            self.svc.artifacts.remove(rel)
+            self.stores.artifacts.remove(rel)
             raise
         return name_of("evaluations", evaluation_id)
 
     def get(self, evaluation_id: str, *, with_result: bool = True) -> EvaluationRecord:
-        with self.svc.meta.transaction() as conn:
-            row = conn.execute(select(evaluations).where(evaluations.c.id == evaluation_id)).first()
-        if row is None:
-            raise NotFound(f"evaluation 'evaluations/{evaluation_id}' does not exist")
-        rec = EvaluationRecord.from_row(row)
+        rec = self.stores.evaluations.get(evaluation_id)
         if with_result:
-            doc = json.loads((self.svc.artifacts.path(rec.artifact) / RESULT_FILE).read_text())
-            rec = EvaluationRecord(**{**rec.__dict__, "result": doc})
+            path = self.stores.artifacts.path(rec.artifact) / RESULT_FILE
+            rec = dataclasses.replace(rec, result=json.loads(path.read_text()))
         return rec
 
-    def report_path(self, evaluation_id: str) -> Any:
+    def report_path(self, evaluation_id: str) -> Path:
         rec = self.get(evaluation_id, with_result=False)
-        return self.svc.artifacts.path(rec.artifact) / REPORT_FILE
+        return self.stores.artifacts.path(rec.artifact) / REPORT_FILE
 
     def list(self, *, page_size: int, token: str, parent: str = "") -> Page[EvaluationRecord]:
-        q = select(evaluations).order_by(evaluations.c.create_time, evaluations.c.id)
-        coll, _, rid = parent.partition("/")
-        if coll == "datasets":
-            q = q.where(evaluations.c.dataset_id == rid)
-        elif coll == "sources":
-            q = q.where(evaluations.c.source_id == rid)
-        elif parent:
-            raise InvalidArgument("parent must be 'datasets/ID' or 'sources/ID'")
-        return fetch_page(
-            self.svc.meta, q, page_size=page_size, token=token, make=EvaluationRecord.from_row
-        )
+        return self.stores.evaluations.list(page_size=page_size, token=token, parent=parent)

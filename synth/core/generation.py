@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
 
-from sqlalchemy import or_, select
-
-import synth
 from generators import load_generator
 from synth.base.atomic import write_parquet_atomic
-from synth.base.errors import FieldViolation, InvalidArgument, NotFound
+from synth.base.errors import FieldViolation, InvalidArgument
+from synth.base.names import name_of, new_id
 from synth.base.progress import Progress
-from synth.core.names import name_of, new_id
-from synth.core.pages import Page, fetch_page
-from synth.core.records import DatasetRecord, JobKind, JobRecord, ModelRecord
+from synth.base.version import __version__
+from synth.core import submission
+from synth.core.stores import Stores
+from synth.core.training import TrainingService
 from synth.jobs.context import JobContext
-from synth.store.sqltables import datasets
+from synth.jobs.record import JobRecord
+from synth.jobs.state import JobKind
+from synth.store.pages import Page
+from synth.store.records import DatasetRecord, ModelRecord
 
 BATCH_ROWS = 100_000
 
@@ -50,51 +51,56 @@ def lineage(
         "synth.accountant": model.accountant,
         "synth.rows": str(rows),
         "synth.seed": str(seed),
-        "synth.version": synth.__version__,
+        "synth.version": __version__,
         "synth.created": datetime.now(UTC).isoformat(),
     }
 
 
 class GenerationService:
-    def __init__(self, svc: Any) -> None:
-        self.svc = svc
+    kind = JobKind.GENERATE
+
+    def __init__(self, stores: Stores, models: TrainingService) -> None:
+        self.stores = stores
+        self.models = models
 
     def submit(self, req: GenerateRequest) -> JobRecord:
-        model = self.svc.training.get(req.model_id)
-        if not 0 < req.rows <= self.svc.config.max_generate_rows:
+        model = self.models.get(req.model_id)
+        if not 0 < req.rows <= self.stores.config.max_generate_rows:
             raise InvalidArgument(
-                f"rows must be between 1 and {self.svc.config.max_generate_rows:,}, got {req.rows:,}",
+                f"rows must be between 1 and {self.stores.config.max_generate_rows:,}, got {req.rows:,}",
                 violations=[FieldViolation("rows", "out of range")],
             )
         if req.seed is not None and not 0 <= req.seed < 2**63:
             raise InvalidArgument(
                 "seed must be in [0, 2^63)", violations=[FieldViolation("seed", "out of range")]
             )
-        seed = req.seed if req.seed is not None else secrets.randbits(62)
         request = {
             "model": model.id,
             "rows": req.rows,
             "seed": req.seed,
+            # Drawn once here, so a job resumed or retried samples the same rows.
+            "_sampling_seed": req.seed if req.seed is not None else secrets.randbits(62),
             "display_name": req.display_name,
         }
-        with self.svc.meta.transaction() as conn:
-            existing = self.svc.jobs.find_idempotent(
-                conn, JobKind.GENERATE, req.idempotency_key, request
-            )
-            if existing is not None:
-                return existing
-            job = self.svc.jobs.create(
-                conn, JobKind.GENERATE, name_of("models", model.id), request, req.idempotency_key
-            )
-        self.svc.executor.submit(job.id, lambda ctx: self._run(ctx, request, seed))
-        return job
+        return submission.submit(
+            self.stores,
+            self,
+            target=name_of("models", model.id),
+            request=request,
+            idempotency_key=req.idempotency_key,
+        )
 
-    def _run(self, ctx: JobContext, request: dict[str, Any], seed: int) -> str:
-        model = self.svc.training.get(request["model"])
-        gen = load_generator(self.svc.artifacts.path(model.artifact))
+    def resumable(self, job: JobRecord) -> bool:
+        return False
+
+    def run(self, ctx: JobContext, job: JobRecord, *, resume: bool = False) -> str:
+        request = job.request
+        seed = int(request["_sampling_seed"])
+        model = self.models.get(request["model"])
+        gen = load_generator(self.stores.artifacts.path(model.artifact))
         rows = int(request["rows"])
         dataset_id = new_id("d")
-        rel = self.svc.artifacts.dataset_file(dataset_id)
+        rel = self.stores.artifacts.dataset_file(dataset_id)
         meta = lineage(model, model.source_fingerprint, dataset_id, rows, seed)
 
         def batches():  # type: ignore[no-untyped-def]
@@ -107,7 +113,7 @@ class GenerationService:
                 yield batch
 
         assert gen.schema is not None
-        path = self.svc.artifacts.path(rel)
+        path = self.stores.artifacts.path(rel)
         write_parquet_atomic(path, batches(), gen.schema.arrow_schema(), metadata=meta)
         record = DatasetRecord(
             id=dataset_id,
@@ -123,33 +129,18 @@ class GenerationService:
             create_time=time.time(),
         )
         try:
-            with self.svc.meta.transaction() as conn:
-                row = record.__dict__.copy()
-                conn.execute(
-                    datasets.insert().values(lineage_json=json.dumps(row.pop("lineage")), **row)
-                )
+            self.stores.datasets.insert(record)
         except BaseException:
-            self.svc.artifacts.remove(rel)
+            self.stores.artifacts.remove(rel)
             raise
         return name_of("datasets", dataset_id)
 
     def get(self, dataset_id: str) -> DatasetRecord:
-        with self.svc.meta.transaction() as conn:
-            row = conn.execute(select(datasets).where(datasets.c.id == dataset_id)).first()
-        if row is None:
-            raise NotFound(f"dataset 'datasets/{dataset_id}' does not exist")
-        return DatasetRecord.from_row(row)
+        return self.stores.datasets.get(dataset_id)
 
     def list(self, *, page_size: int, token: str, parent: str = "") -> Page[DatasetRecord]:
-        q = select(datasets).order_by(datasets.c.create_time, datasets.c.id)
-        if parent:
-            coll, _, rid = parent.partition("/")
-            if coll == "models":
-                q = q.where(datasets.c.model_id == rid)
-            elif coll == "sources":
-                q = q.where(datasets.c.source_id == rid)
-            else:
-                q = q.where(or_(datasets.c.model_id == parent, datasets.c.source_id == parent))
-        return fetch_page(
-            self.svc.meta, q, page_size=page_size, token=token, make=DatasetRecord.from_row
-        )
+        return self.stores.datasets.list(page_size=page_size, token=token, parent=parent)
+
+    def dataset_path(self, dataset_id: str) -> Path:
+        """The dataset's Parquet file, for streaming it to the caller."""
+        return self.stores.artifacts.path(self.get(dataset_id).artifact)

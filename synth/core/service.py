@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from synth.core import submission
 from synth.core.config import ServiceConfig
 from synth.core.evaluation import EvaluationService
 from synth.core.generation import GenerationService
-from synth.core.jobs import JobStore
-from synth.core.ledger import budget_status
-from synth.core.records import BudgetStatus
 from synth.core.sources import SourceService
+from synth.core.stores import Stores
 from synth.core.training import TrainingService
-from synth.jobs.local import LocalExecutor
-from synth.store.artifacts import ArtifactStore
-from synth.store.metadata import MetadataStore
+from synth.jobs.record import JobRecord
+from synth.jobs.state import JobState
+from synth.store.pages import Page
+from synth.store.records import BudgetStatus
 
 log = logging.getLogger(__name__)
+
+
+class JobService:
+    """Jobs as callers see them: read, list, watch and cancel."""
+
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+
+    def get(self, job_id: str) -> JobRecord:
+        return self.stores.jobs.get(job_id)
+
+    def list(
+        self, *, page_size: int, token: str, target: str = "", state: JobState | None = None
+    ) -> Page[JobRecord]:
+        return self.stores.jobs.list(page_size=page_size, token=token, target=target, state=state)
+
+    def watch(self, job_id: str, *, alive: Callable[[], bool]) -> Iterator[JobRecord]:
+        return self.stores.jobs.watch(job_id, alive=alive)
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Ask the job to stop (a queued one stops at once and is refunded); the job as it is now."""
+        self.stores.jobs.get(job_id)
+        self.stores.executor.cancel(job_id)
+        return self.stores.jobs.get(job_id)
 
 
 class SynthService:
@@ -26,26 +51,29 @@ class SynthService:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        self.meta = MetadataStore(config.resolved_database_url)
-        self.artifacts = ArtifactStore(config.artifacts_dir)
-        self.artifacts.clean_tmp()
-        self.jobs = JobStore(self.meta)
-        self.executor = LocalExecutor(self.jobs, workers=config.job_workers)
-        self.sources = SourceService(config, self.meta, self.artifacts)
-        self.training = TrainingService(self)
-        self.generation = GenerationService(self)
-        self.evaluation = EvaluationService(self)
-        # Jobs a previous process left behind: checkpointed trainings resume, the rest
-        # are marked INTERRUPTED (and refunded when they never read a row).
-        for job in self.jobs.recover_after_restart(self.training.resumable):
+        self.stores = Stores.open(config)
+        self.sources = SourceService(self.stores)
+        self.training = TrainingService(self.stores, self.sources)
+        self.generation = GenerationService(self.stores, self.training)
+        self.evaluation = EvaluationService(self.stores, self.sources, self.generation)
+        self.jobs = JobService(self.stores)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Jobs a previous process left behind: checkpointed trainings resume, the rest
+        are marked INTERRUPTED (and refunded when they never read a row)."""
+        for job in self.stores.jobs.recover_after_restart(self.training.resumable):
             log.warning("resuming training %s from its last checkpoint", job.id)
-            self.training.submit_to_executor(job, resume=True)
+            submission.start(self.stores, self.training, job, resume=True)
 
     def budget(self, source_id: str) -> BudgetStatus:
         self.sources.get(source_id)
-        with self.meta.transaction() as conn:
-            return budget_status(conn, source_id)
+        return self.stores.ledger.status(source_id)
+
+    def upload_file(self) -> Path:
+        """A fresh temporary file for an upload in progress (removed by the caller)."""
+        return self.stores.artifacts.temp_file(".upload")
 
     def close(self, *, wait: bool = True) -> None:
-        self.executor.shutdown(wait=wait)
-        self.meta.dispose()
+        self.stores.executor.shutdown(wait=wait)
+        self.stores.meta.dispose()

@@ -16,21 +16,18 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from synth.base.atomic import write_parquet_atomic
-from synth.base.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgument, NotFound
+from synth.base.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgument
 from synth.base.inference import infer_schema, merge_declarations
+from synth.base.names import check_source_id
 from synth.base.schema import TableSchema
 from synth.base.tableio import TableFormat, fingerprint, read_table, split_holdout
 from synth.core.config import ServiceConfig
-from synth.core.names import check_source_id
-from synth.core.pages import Page, fetch_page
-from synth.core.records import SourceRecord
-from synth.store.artifacts import ArtifactStore
-from synth.store.metadata import MetadataStore
-from synth.store.sqltables import datasets, evaluations, models, sources
+from synth.core.stores import Stores
+from synth.store.pages import Page
+from synth.store.records import SourceRecord
 
 TRAIN_FILE = "train.parquet"
 HOLDOUT_FILE = "holdout.parquet"
@@ -87,12 +84,10 @@ def uri_to_path(uri: str) -> Path:
 
 
 class SourceService:
-    def __init__(
-        self, config: ServiceConfig, meta: MetadataStore, artifacts: ArtifactStore
-    ) -> None:
-        self.config = config
-        self.meta = meta
-        self.artifacts = artifacts
+    def __init__(self, stores: Stores) -> None:
+        self.config = stores.config
+        self.artifacts = stores.artifacts
+        self.rows = stores.sources
 
     def register(
         self,
@@ -132,10 +127,9 @@ class SourceService:
         return self._store(req, schema, fp, seed, holdout, train, hold, size, alive)
 
     def _refuse_existing(self, source_id: str) -> None:
-        with self.meta.transaction() as conn:
-            row = conn.execute(select(sources.c.deleted).where(sources.c.id == source_id)).first()
-        if row is not None:
-            extra = " (it was deleted; its ledger is kept for audit)" if row.deleted else ""
+        state = self.rows.state(source_id)
+        if state != "absent":
+            extra = " (it was deleted; its ledger is kept for audit)" if state == "deleted" else ""
             raise AlreadyExists(
                 f"source 'sources/{source_id}' already exists{extra}; choose another id"
             )
@@ -171,14 +165,10 @@ class SourceService:
             create_time=time.time(),
         )
         try:
-            with self.meta.transaction() as conn, self.artifacts.staged_dir(rel) as staging:
+            with self.rows.inserting(record), self.artifacts.staged_dir(rel) as staging:
                 arrow_schema = schema.arrow_schema()
                 write_parquet_atomic(staging / TRAIN_FILE, train.cast(arrow_schema), arrow_schema)
                 write_parquet_atomic(staging / HOLDOUT_FILE, hold.cast(arrow_schema), arrow_schema)
-                values = {k: v for k, v in record.__dict__.items() if k != "schema"}
-                conn.execute(
-                    sources.insert().values(schema_json=schema.to_json(indent=None), **values)
-                )
                 if not alive():
                     raise Cancelled("the client went away before the source was stored")
         except IntegrityError as exc:
@@ -198,31 +188,16 @@ class SourceService:
 
     def _remove_orphan(self, source_id: str) -> None:
         """Stored parts without a committed metadata row are leftovers of a failed write."""
-        with self.meta.transaction() as conn:
-            known = conn.execute(select(sources.c.id).where(sources.c.id == source_id)).first()
-        if known is None:
+        if self.rows.state(source_id) == "absent":
             self.artifacts.remove(self.artifacts.source_dir(source_id))
 
     # --- reads and updates ------------------------------------------------------------
 
     def get(self, source_id: str) -> SourceRecord:
-        with self.meta.transaction() as conn:
-            row = conn.execute(
-                select(sources).where(sources.c.id == source_id, sources.c.deleted.is_(False))
-            ).first()
-        if row is None:
-            raise NotFound(f"source 'sources/{source_id}' does not exist")
-        return SourceRecord.from_row(row)
+        return self.rows.get(source_id)
 
     def list(self, *, page_size: int, token: str) -> Page[SourceRecord]:
-        q = (
-            select(sources)
-            .where(sources.c.deleted.is_(False))
-            .order_by(sources.c.create_time, sources.c.id)
-        )
-        return fetch_page(
-            self.meta, q, page_size=page_size, token=token, make=SourceRecord.from_row
-        )
+        return self.rows.list(page_size=page_size, token=token)
 
     def read_part(self, record: SourceRecord, part: str) -> pa.Table:
         """The stored train or holdout rows (for jobs; never sent to clients)."""
@@ -236,34 +211,12 @@ class SourceService:
                 f"the schema's columns {schema.names} must be the source's columns {record.schema.names}, in order"
             )
         merged = merge_declarations(record.schema, schema)
-        with self.meta.transaction() as conn:
-            conn.execute(
-                update(sources)
-                .where(sources.c.id == source_id)
-                .values(
-                    schema_json=merged.to_json(indent=None),
-                    schema_version=sources.c.schema_version + 1,
-                )
-            )
+        self.rows.set_schema(source_id, merged)
         return self.get(source_id)
 
     def delete(self, source_id: str) -> None:
         """Remove the stored rows, models and datasets; keep the ledger for audit."""
         self.get(source_id)
-        with self.meta.transaction() as conn:
-            model_rows = conn.execute(
-                select(models.c.artifact).where(models.c.source_id == source_id)
-            ).all()
-            dataset_rows = conn.execute(
-                select(datasets.c.artifact).where(datasets.c.source_id == source_id)
-            ).all()
-            evaluation_rows = conn.execute(
-                select(evaluations.c.artifact).where(evaluations.c.source_id == source_id)
-            ).all()
-            conn.execute(evaluations.delete().where(evaluations.c.source_id == source_id))
-            conn.execute(datasets.delete().where(datasets.c.source_id == source_id))
-            conn.execute(models.delete().where(models.c.source_id == source_id))
-            conn.execute(update(sources).where(sources.c.id == source_id).values(deleted=True))
-        for r in [*model_rows, *dataset_rows, *evaluation_rows]:
-            self.artifacts.remove(r.artifact)
+        for artifact in self.rows.delete(source_id):
+            self.artifacts.remove(artifact)
         self.artifacts.remove(self.artifacts.source_dir(source_id))

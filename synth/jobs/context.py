@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 from synth.base.errors import Cancelled, Interrupted
 from synth.base.progress import Progress
-from synth.core.jobs import JobStore
+from synth.jobs.updates import JobUpdates
 
 
 @dataclass
 class JobContext:
     job_id: str
-    jobs: JobStore
+    jobs: JobUpdates
     cancel_event: threading.Event = field(default_factory=threading.Event)
     shutdown_event: threading.Event = field(default_factory=threading.Event)
     #: Write progress to the store at most this often (phase changes always go through).

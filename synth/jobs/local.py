@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from synth.base.errors import Cancelled, Interrupted
-from synth.core.jobs import JobStore
 from synth.jobs.context import JobContext
+from synth.jobs.executor import JobFn, Resumable
+from synth.jobs.updates import JobUpdates
 
 log = logging.getLogger(__name__)
 
-JobFn = Callable[[JobContext], str]  # returns the result resource name
-#: Says whether an interrupted job can pick up where it stopped (it has a checkpoint).
-Resumable = Callable[[], bool]
-
 
 class LocalExecutor:
-    def __init__(self, jobs: JobStore, *, workers: int = 2) -> None:
+    def __init__(self, jobs: JobUpdates, *, workers: int = 2) -> None:
         self.jobs = jobs
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth-job")
         self._contexts: dict[str, JobContext] = {}

@@ -7,10 +7,16 @@ import json
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.json_format import MessageToDict
 
-from synth.core.evaluation import EvaluationRecord
-from synth.core.names import name_of
-from synth.core.records import BudgetStatus, DatasetRecord, JobRecord, ModelRecord, SourceRecord
+from synth.base.names import name_of
+from synth.jobs.record import JobRecord
 from synth.schema_proto import schema_from_proto, schema_to_proto
+from synth.store.records import (
+    BudgetStatus,
+    DatasetRecord,
+    EvaluationRecord,
+    ModelRecord,
+    SourceRecord,
+)
 from synth.v1 import (
     common_pb2,
     datasets_pb2,

@@ -9,15 +9,15 @@ from typing import Any
 import grpc
 
 from synth.base.errors import FieldViolation, InvalidArgument, Unavailable
+from synth.base.names import parse_name
 from synth.core.evaluation import EvaluateRequest
 from synth.core.generation import GenerateRequest
-from synth.core.names import parse_name
-from synth.core.pages import page_size
-from synth.core.records import JobState
 from synth.core.service import SynthService
 from synth.core.training import TrainRequest
+from synth.jobs.state import JobState
 from synth.server import convert
 from synth.server.uploads import check_alive, receive
+from synth.store.pages import page_size
 from synth.v1 import (
     common_pb2,
     datasets_pb2,
@@ -41,7 +41,7 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
         self.svc = svc
 
     def RegisterSource(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
-        tmp = self.svc.artifacts.temp_file(".upload")
+        tmp = self.svc.upload_file()
         try:
             req, got_bytes = receive(
                 request_iterator, context, tmp, max_bytes=self.svc.config.max_source_bytes
@@ -137,14 +137,14 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         )
 
     def DownloadDataset(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        record = self.svc.generation.get(parse_name(request.name, "datasets"))
+        path = self.svc.generation.dataset_path(parse_name(request.name, "datasets"))
         chunk = request.chunk_size or DEFAULT_CHUNK
         if not 0 < chunk <= MAX_CHUNK:
             raise InvalidArgument(
                 f"chunk_size must be in (0, {MAX_CHUNK}]",
                 violations=[FieldViolation("chunk_size", "out of range")],
             )
-        yield from stream_file(self.svc.artifacts.path(record.artifact), chunk, context)
+        yield from stream_file(path, chunk, context)
 
 
 def stream_file(path: Path, chunk: int, context: grpc.ServicerContext) -> Iterator[Any]:
@@ -229,6 +229,4 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     def CancelJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         job_id = parse_name(request.name, "jobs")
-        self.svc.jobs.get(job_id)
-        self.svc.executor.cancel(job_id)
-        return convert.job_to_pb(self.svc.jobs.get(job_id))
+        return convert.job_to_pb(self.svc.jobs.cancel(job_id))

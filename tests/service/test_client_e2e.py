@@ -300,7 +300,7 @@ def test_a_model_never_shows_its_training_seed(server, client, adult_csv) -> Non
     # A model stored before seeds were withheld has one in its params: it is dropped on read.
     old = {**fixed.params, "seed": 424242}
     old.pop("seeded")
-    with server.service.meta.transaction() as conn:
+    with server.service.stores.meta.transaction() as conn:
         conn.execute(update(models).where(models.c.id == fixed.id).values(params_json=json.dumps(old)))
     for shown in (client.get_model(fixed.name), next(m for m in client.list_models() if m.id == fixed.id)):
         assert "seed" not in shown.params and shown.params["seeded"] is True

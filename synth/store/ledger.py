@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, func, select, update
 
 from synth.base.errors import BudgetExhausted, NotFound
+from synth.base.names import new_id
 from synth.base.spend import Spend
-from synth.core.names import new_id
-from synth.core.records import BudgetStatus, LedgerRecord
+from synth.store.metadata import MetadataStore
+from synth.store.records import BudgetStatus, LedgerRecord
 from synth.store.sqltables import ledger, sources
 
 #: Float slack when comparing sums with the cap (sums of floats are not exact).
@@ -106,3 +107,14 @@ def refund(conn: Connection, job_id: str) -> int:
 
 def attach_model(conn: Connection, job_id: str, model_id: str) -> None:
     conn.execute(update(ledger).where(ledger.c.job_id == job_id).values(model_id=model_id))
+
+
+class Ledger:
+    """The ledger's reads outside a job's transaction (charges go with job creation)."""
+
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+
+    def status(self, source_id: str) -> BudgetStatus:
+        with self.meta.transaction() as conn:
+            return budget_status(conn, source_id)

@@ -1,43 +1,43 @@
-"""Job records: creation with idempotency, forward-only state moves, watchers.
+"""Jobs in the database: creation with idempotency, forward-only state moves, watchers.
 
-States only move forward (QUEUED → RUNNING → a final state). Every change
-wakes the watchers, so WatchJob streams progress without polling the
-database in a tight loop.
+The state machine is `synth.jobs.state`; this is its persistence. Every
+change wakes the watchers, so WatchJob streams progress without polling the
+database in a tight loop. A stop that refunds (see `JobState.refunds_charge`)
+gives an untouched job's charge back in the same transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, Row, and_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from synth.base.errors import IdempotencyConflict, NotFound, SynthError
+from synth.base.names import new_id
 from synth.base.progress import Progress
-from synth.core import ledger as ledger_ops
-from synth.core.names import new_id
-from synth.core.pages import Page, fetch_page
-from synth.core.records import JobKind, JobRecord, JobState
+from synth.base.spend import Spend
+from synth.jobs.record import JobRecord, request_hash
+from synth.jobs.state import JobKind, JobState, can_move
+from synth.store import ledger as ledger_ops
 from synth.store.metadata import MetadataStore
+from synth.store.pages import Page, fetch_page
 from synth.store.sqltables import jobs
 
-_ALLOWED = {
-    JobState.QUEUED: {JobState.RUNNING, JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED},
-    JobState.RUNNING: {
-        JobState.SUCCEEDED,
-        JobState.FAILED,
-        JobState.CANCELLED,
-        JobState.INTERRUPTED,
-    },
-}
 
-
-def request_hash(request: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+def job_from_row(r: Row[Any]) -> JobRecord:
+    m = dict(r._mapping)
+    return JobRecord(
+        kind=JobKind(m.pop("kind")),
+        state=JobState(m.pop("state")),
+        request=json.loads(m.pop("request_json")),
+        metrics=json.loads(m.pop("metrics_json")),
+        **m,
+    )
 
 
 class JobStore:
@@ -59,7 +59,7 @@ class JobStore:
         ).first()
         if row is None:
             return None
-        job = JobRecord.from_row(row)
+        job = job_from_row(row)
         if job.request_hash != request_hash(request):
             raise IdempotencyConflict(
                 f"idempotency key {key!r} was used for a different {kind.value.lower()} request "
@@ -87,7 +87,41 @@ class JobStore:
             )
         )
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
-        return JobRecord.from_row(row)
+        return job_from_row(row)
+
+    def create_once(
+        self,
+        kind: JobKind,
+        target: str,
+        request: dict[str, Any],
+        key: str,
+        *,
+        charge: tuple[str, Sequence[Spend]] | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Create a job, and charge its spends to a source's ledger, in one transaction.
+
+        With an idempotency key used before for the same request, the earlier
+        job comes back and nothing is written (`created` is False); for a
+        different request the key is refused. Two calls racing with one key
+        (the unique index catches the loser, on SQLite and PostgreSQL alike)
+        both answer with the winner's job. A refused charge writes nothing.
+        """
+        try:
+            with self.store.transaction() as conn:
+                existing = self.find_idempotent(conn, kind, key, request)
+                if existing is not None:
+                    return existing, False
+                job = self.create(conn, kind, target, request, key)
+                if charge is not None:
+                    source_id, spends = charge
+                    ledger_ops.charge(conn, source_id, job.id, spends)
+        except IntegrityError:
+            with self.store.transaction() as conn:
+                existing = self.find_idempotent(conn, kind, key, request)
+            if existing is None:
+                raise
+            return existing, False
+        return job, True
 
     # --- reads -------------------------------------------------------------------
 
@@ -96,7 +130,7 @@ class JobStore:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"job 'jobs/{job_id}' does not exist")
-        return JobRecord.from_row(row)
+        return job_from_row(row)
 
     def list(
         self, *, page_size: int, token: str, target: str = "", state: JobState | None = None
@@ -106,7 +140,7 @@ class JobStore:
             q = q.where(jobs.c.target == target)
         if state is not None:
             q = q.where(jobs.c.state == state.value)
-        return fetch_page(self.store, q, page_size=page_size, token=token, make=JobRecord.from_row)
+        return fetch_page(self.store, q, page_size=page_size, token=token, make=job_from_row)
 
     # --- state moves ---------------------------------------------------------------
 
@@ -119,15 +153,13 @@ class JobStore:
             if row is None:
                 raise NotFound(f"job 'jobs/{job_id}' does not exist")
             current = JobState(row.state)
-            if new not in _ALLOWED.get(current, set()) or (
-                only_from is not None and current != only_from
-            ):
+            if not can_move(current, new) or (only_from is not None and current != only_from):
                 return False
             if new.final:
                 values.setdefault("end_time", time.time())
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=new.value, **values))
             if (
-                new in (JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED)
+                new.refunds_charge
                 and not conn.execute(
                     select(jobs.c.touched_data).where(jobs.c.id == job_id)
                 ).scalar_one()
@@ -205,7 +237,7 @@ class JobStore:
         """
         with self.store.transaction() as conn:
             left = [
-                JobRecord.from_row(r)
+                job_from_row(r)
                 for r in conn.execute(
                     select(jobs).where(
                         jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value])

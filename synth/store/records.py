@@ -1,34 +1,17 @@
-"""Plain records of the stored resources; the server converts them to protos."""
+"""Plain records of the stored resources; the server converts them to protos.
+
+Rows become records here (`from_row`), so SQL never leaves the store.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row
 
 from synth.base.schema import TableSchema
-
-
-class JobKind(StrEnum):
-    TRAIN = "TRAIN"
-    GENERATE = "GENERATE"
-    EVALUATE = "EVALUATE"
-
-
-class JobState(StrEnum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    INTERRUPTED = "INTERRUPTED"
-
-    @property
-    def final(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -170,35 +153,21 @@ class DatasetRecord:
 
 
 @dataclass(frozen=True)
-class JobRecord:
+class EvaluationRecord:
     id: str
-    kind: JobKind
-    state: JobState
+    dataset_id: str
+    model_id: str
+    source_id: str
     target: str
-    request: dict[str, Any]
-    request_hash: str
-    idempotency_key: str | None
-    result: str
-    phase: str
-    fraction: float
-    epsilon_spent: float
-    message: str
-    metrics: dict[str, float]
-    error_code: str
-    error_reason: str
-    error_message: str
-    touched_data: bool
+    flagged: bool
+    scores: dict[str, float]
+    artifact: str
+    report_size: int
+    job_id: str
     create_time: float
-    start_time: float | None
-    end_time: float | None
+    result: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, r: Row[Any]) -> JobRecord:
+    def from_row(cls, r: Row[Any]) -> EvaluationRecord:
         m = dict(r._mapping)
-        return cls(
-            kind=JobKind(m.pop("kind")),
-            state=JobState(m.pop("state")),
-            request=json.loads(m.pop("request_json")),
-            metrics=json.loads(m.pop("metrics_json")),
-            **m,
-        )
+        return cls(scores=json.loads(m.pop("scores_json")), **m)

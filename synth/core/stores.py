@@ -1,0 +1,57 @@
+"""What every domain service shares: configuration, the stores and the executor.
+
+One typed container, built once by `synth.core.service.SynthService`; domain
+services take it (and the other services they use) in their constructors, so
+every call between them is checked by mypy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synth.core.config import ServiceConfig
+from synth.jobs.executor import Executor
+from synth.store.artifacts import ArtifactStore
+from synth.store.datasets import DatasetRows
+from synth.store.evaluations import EvaluationRows
+from synth.store.jobs import JobStore
+from synth.store.ledger import Ledger
+from synth.store.metadata import MetadataStore
+from synth.store.models import ModelRows
+from synth.store.sources import SourceRows
+
+
+@dataclass(frozen=True)
+class Stores:
+    config: ServiceConfig
+    meta: MetadataStore
+    artifacts: ArtifactStore
+    jobs: JobStore
+    executor: Executor
+    ledger: Ledger
+    sources: SourceRows
+    models: ModelRows
+    datasets: DatasetRows
+    evaluations: EvaluationRows
+
+    @classmethod
+    def open(cls, config: ServiceConfig, executor_workers: int | None = None) -> Stores:
+        """Open the database and the artifact folder, and start the local executor."""
+        from synth.jobs.local import LocalExecutor
+
+        meta = MetadataStore(config.resolved_database_url)
+        artifacts = ArtifactStore(config.artifacts_dir)
+        artifacts.clean_tmp()
+        jobs = JobStore(meta)
+        return cls(
+            config=config,
+            meta=meta,
+            artifacts=artifacts,
+            jobs=jobs,
+            executor=LocalExecutor(jobs, workers=executor_workers or config.job_workers),
+            ledger=Ledger(meta),
+            sources=SourceRows(meta),
+            models=ModelRows(meta),
+            datasets=DatasetRows(meta),
+            evaluations=EvaluationRows(meta),
+        )

@@ -1,0 +1,91 @@
+"""Source rows: insert, read, list, schema updates and the delete cascade."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import select, update
+
+from synth.base.errors import NotFound
+from synth.base.schema import TableSchema
+from synth.store.metadata import MetadataStore
+from synth.store.pages import Page, fetch_page
+from synth.store.records import SourceRecord
+from synth.store.sqltables import datasets, evaluations, models, sources
+
+
+class SourceRows:
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+
+    def state(self, source_id: str) -> str:
+        """ "absent", "live" or "deleted" (a deleted id stays taken: its ledger is kept)."""
+        with self.meta.transaction() as conn:
+            row = conn.execute(select(sources.c.deleted).where(sources.c.id == source_id)).first()
+        if row is None:
+            return "absent"
+        return "deleted" if row.deleted else "live"
+
+    @contextmanager
+    def inserting(self, record: SourceRecord) -> Iterator[None]:
+        """Insert the row, run the block, then commit: the block failing leaves no row.
+
+        The caller writes the source's files inside the block, so files and row
+        appear together. Raises `sqlalchemy.exc.IntegrityError` when the id is taken.
+        """
+        values = {k: v for k, v in record.__dict__.items() if k != "schema"}
+        with self.meta.transaction() as conn:
+            conn.execute(
+                sources.insert().values(schema_json=record.schema.to_json(indent=None), **values)
+            )
+            yield
+
+    def get(self, source_id: str) -> SourceRecord:
+        with self.meta.transaction() as conn:
+            row = conn.execute(
+                select(sources).where(sources.c.id == source_id, sources.c.deleted.is_(False))
+            ).first()
+        if row is None:
+            raise NotFound(f"source 'sources/{source_id}' does not exist")
+        return SourceRecord.from_row(row)
+
+    def list(self, *, page_size: int, token: str) -> Page[SourceRecord]:
+        q = (
+            select(sources)
+            .where(sources.c.deleted.is_(False))
+            .order_by(sources.c.create_time, sources.c.id)
+        )
+        return fetch_page(
+            self.meta, q, page_size=page_size, token=token, make=SourceRecord.from_row
+        )
+
+    def set_schema(self, source_id: str, schema: TableSchema) -> None:
+        with self.meta.transaction() as conn:
+            conn.execute(
+                update(sources)
+                .where(sources.c.id == source_id)
+                .values(
+                    schema_json=schema.to_json(indent=None),
+                    schema_version=sources.c.schema_version + 1,
+                )
+            )
+
+    def delete(self, source_id: str) -> Sequence[str]:
+        """Drop the source's models, datasets and evaluations; keep its row (deleted) and ledger.
+
+        Returns the artifacts the dropped rows pointed at, for the caller to remove.
+        """
+        with self.meta.transaction() as conn:
+            artifacts = [
+                r.artifact
+                for table in (models, datasets, evaluations)
+                for r in conn.execute(
+                    select(table.c.artifact).where(table.c.source_id == source_id)
+                )
+            ]
+            conn.execute(evaluations.delete().where(evaluations.c.source_id == source_id))
+            conn.execute(datasets.delete().where(datasets.c.source_id == source_id))
+            conn.execute(models.delete().where(models.c.source_id == source_id))
+            conn.execute(update(sources).where(sources.c.id == source_id).values(deleted=True))
+        return artifacts
