@@ -9,7 +9,7 @@ runtime dependencies.
 from evaluators.evaluate import STEPS, EvaluateOptions, evaluate, register_step
 from evaluators.fidelity import Fidelity, fidelity
 from evaluators.inputs import Inputs, prepare
-from evaluators.result import ColumnDistribution, Evaluation, Flag
+from evaluators.result import ColumnDistribution, EvaluationResult, Flag
 from evaluators.stats import Estimate
 
 __all__ = [
@@ -17,7 +17,7 @@ __all__ = [
     "ColumnDistribution",
     "Estimate",
     "EvaluateOptions",
-    "Evaluation",
+    "EvaluationResult",
     "Fidelity",
     "Flag",
     "Inputs",

@@ -23,7 +23,7 @@ from evaluators import attacks as atk
 from evaluators.encoding import Encoder
 from evaluators.fidelity import continuous_values, fidelity
 from evaluators.inputs import CONTINUOUS, Inputs, prepare
-from evaluators.result import ColumnDistribution, Evaluation, Flag
+from evaluators.result import ColumnDistribution, EvaluationResult, Flag
 from evaluators.risk import distance_risk, exact_matches, membership_inference
 from evaluators.utility import detection, ml_efficacy
 from synth.base.errors import InvalidArgument
@@ -239,7 +239,7 @@ def evaluate(
     options: EvaluateOptions | None = None,
     metrics: tuple[str, ...] | None = None,
     progress: StepCallback | None = None,
-) -> Evaluation:
+) -> EvaluationResult:
     """Score `synthetic` against the `train` table it was learnt from and the unseen `holdout`.
 
     Tables may be pyarrow Tables, polars or pandas DataFrames with the same
@@ -276,7 +276,7 @@ def evaluate(
             progress(name, 1.0)
     r = ctx.results
     assert inputs.holdout is not None
-    return Evaluation(
+    return EvaluationResult(
         n_synthetic=inputs.synthetic.height,
         n_train=inputs.train.height,
         n_holdout=inputs.holdout.height,

@@ -1,6 +1,6 @@
 """The frozen result of an evaluation: every score, its interval and the verdict inputs.
 
-An `Evaluation` holds everything the report shows (including the small
+An `EvaluationResult` holds everything the report shows (including the small
 per-column histograms), so rendering the HTML needs no real rows; it never
 holds a real row itself, only aggregates.
 """
@@ -44,7 +44,9 @@ class Flag:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class EvaluationResult:
+    """Every score of one `evaluate` call (the SDK's `synth.Evaluation` is the service's record of one)."""
+
     n_synthetic: int
     n_train: int
     n_holdout: int

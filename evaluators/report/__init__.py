@@ -1,4 +1,4 @@
-"""The self-contained HTML report of an `Evaluation` (inline SVG, no network)."""
+"""The self-contained HTML report of an `EvaluationResult` (inline SVG, no network)."""
 
 from evaluators.report.html import render
 

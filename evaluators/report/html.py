@@ -1,4 +1,4 @@
-"""Render an `Evaluation` as one self-contained HTML page for the source's owner.
+"""Render an `EvaluationResult` as one self-contained HTML page for the source's owner.
 
 No script, no external stylesheet, font or image: charts are inline SVG, so
 the file opens offline and can be archived as is. It shows aggregates of the
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from evaluators.report import svg
 
 if TYPE_CHECKING:
-    from evaluators.result import ColumnDistribution, Evaluation
+    from evaluators.result import ColumnDistribution, EvaluationResult
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#222;background:#f6f7f9}
@@ -79,7 +79,7 @@ def _num(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
-def _verdict(ev: Evaluation) -> str:
+def _verdict(ev: EvaluationResult) -> str:
     cards = []
     flagged = [f for f in ev.flags if f.flagged]
     cls = "bad" if flagged else "ok"
@@ -106,7 +106,7 @@ def _verdict(ev: Evaluation) -> str:
     return '<section class="verdict">' + "".join(cards) + "</section>"
 
 
-def _risk_table(ev: Evaluation) -> str:
+def _risk_table(ev: EvaluationResult) -> str:
     rows = []
     em = ev.exact_matches
     if em is not None:
@@ -155,7 +155,7 @@ def _risk_table(ev: Evaluation) -> str:
     return "".join(out)
 
 
-def _fidelity(ev: Evaluation) -> str:
+def _fidelity(ev: EvaluationResult) -> str:
     f = ev.fidelity
     out = []
     if f is not None:
@@ -197,7 +197,7 @@ def _last_edge(d: ColumnDistribution) -> str:
     return f"{d.edges[-1]:.4g}"
 
 
-def _utility(ev: Evaluation) -> str:
+def _utility(ev: EvaluationResult) -> str:
     out = []
     if ev.efficacy is not None:
         e = ev.efficacy
@@ -216,7 +216,7 @@ def _utility(ev: Evaluation) -> str:
     return "".join(out)
 
 
-def render(ev: Evaluation) -> str:
+def render(ev: EvaluationResult) -> str:
     sizes = (f"{ev.n_synthetic:,} synthetic rows · {ev.n_train:,} training rows · "
              f"{ev.n_holdout:,} holdout rows · {len(ev.columns)} columns scored")
     body = [

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import evaluators
-from evaluators import EvaluateOptions, Evaluation, evaluate
+from evaluators import EvaluateOptions, EvaluationResult, evaluate
 from synth.base.errors import InvalidArgument
 
 FAST = EvaluateOptions(max_dcr_queries=3000, max_mia_targets=2000, singling_out_attacks=200,
@@ -19,35 +19,35 @@ RISK = ("exact_matches", "distance", "membership", "singling_out", "linkability"
 
 
 @pytest.fixture(scope="module")
-def copy_eval(adult_split: tuple[pa.Table, pa.Table]) -> Evaluation:
+def copy_eval(adult_split: tuple[pa.Table, pa.Table]) -> EvaluationResult:
     train, hold = adult_split
     return evaluate(train, train, hold, seed=1, options=FAST, metrics=RISK)
 
 
 @pytest.fixture(scope="module")
-def independent_eval(adult_split: tuple[pa.Table, pa.Table], adult_test: pa.Table) -> Evaluation:
+def independent_eval(adult_split: tuple[pa.Table, pa.Table], adult_test: pa.Table) -> EvaluationResult:
     """adult_test: drawn from the same population as train, never seen by any generator."""
     train, hold = adult_split
     return evaluate(adult_test, train, hold, seed=1, options=FAST, metrics=RISK)
 
 
-def _flag(ev: Evaluation, metric: str) -> bool:
+def _flag(ev: EvaluationResult, metric: str) -> bool:
     return next(f for f in ev.flags if f.metric.startswith(metric)).flagged
 
 
 @pytest.mark.parametrize("metric", ["exact_matches", "dcr_share", "membership_auc", "singling_out"])
-def test_a_copy_of_train_is_flagged(copy_eval: Evaluation, metric: str) -> None:
+def test_a_copy_of_train_is_flagged(copy_eval: EvaluationResult, metric: str) -> None:
     assert _flag(copy_eval, metric)
 
 
 @pytest.mark.parametrize("metric", ["exact_matches", "dcr_share", "membership_auc", "singling_out",
                                     "linkability", "inference"])
-def test_an_independent_sample_is_not_flagged(independent_eval: Evaluation, metric: str) -> None:
+def test_an_independent_sample_is_not_flagged(independent_eval: EvaluationResult, metric: str) -> None:
     assert not _flag(independent_eval, metric)
 
 
 def test_copy_numbers_are_extreme_and_independent_ones_at_chance(
-    copy_eval: Evaluation, independent_eval: Evaluation
+    copy_eval: EvaluationResult, independent_eval: EvaluationResult
 ) -> None:
     c, i = copy_eval, independent_eval
     assert c.exact_matches is not None and i.exact_matches is not None
@@ -61,7 +61,7 @@ def test_copy_numbers_are_extreme_and_independent_ones_at_chance(
     assert abs(i.membership.auc.value - 0.5) < 0.05
 
 
-def test_json_is_plain_and_complete(independent_eval: Evaluation) -> None:
+def test_json_is_plain_and_complete(independent_eval: EvaluationResult) -> None:
     d = json.loads(json.dumps(independent_eval.to_json_dict(), allow_nan=False))
     assert d["sizes"]["holdout"] > 0
     assert {f["metric"] for f in d["verdict"]["flags"]} >= {"exact_matches", "dcr_share", "membership_auc"}
@@ -163,7 +163,7 @@ def test_progress_is_reported_and_can_cancel(adult_split: tuple[pa.Table, pa.Tab
 
 def test_public_surface() -> None:
     assert sorted(evaluators.__all__) == sorted([
-        "STEPS", "ColumnDistribution", "Estimate", "EvaluateOptions", "Evaluation", "Fidelity", "Flag",
+        "STEPS", "ColumnDistribution", "Estimate", "EvaluateOptions", "EvaluationResult", "Fidelity", "Flag",
         "Inputs", "evaluate", "fidelity", "prepare", "register_step",
     ])
     _ = pd  # pandas input is exercised above

@@ -10,13 +10,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from evaluators import EvaluateOptions, Evaluation, evaluate
+from evaluators import EvaluateOptions, EvaluationResult, evaluate
 
 CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
-def evaluation(adult_split: tuple[pa.Table, pa.Table], shuffled: pa.Table) -> Evaluation:
+def evaluation(adult_split: tuple[pa.Table, pa.Table], shuffled: pa.Table) -> EvaluationResult:
     train, hold = adult_split
     opts = EvaluateOptions(max_dcr_queries=1000, max_mia_targets=1000, singling_out_attacks=50,
                            linkability_attacks=200, inference_attacks=200, detection_rows=500,
@@ -24,7 +24,7 @@ def evaluation(adult_split: tuple[pa.Table, pa.Table], shuffled: pa.Table) -> Ev
     return evaluate(shuffled, train, hold, target="income", seed=0, options=opts)
 
 
-def test_report_is_self_contained(evaluation: Evaluation) -> None:
+def test_report_is_self_contained(evaluation: EvaluationResult) -> None:
     html = evaluation.report_html()
     assert html.startswith("<!DOCTYPE html>")
     for needle in ("<script", "<link", "src=", "url(", "@import"):
@@ -37,7 +37,7 @@ def test_report_is_self_contained(evaluation: Evaluation) -> None:
     assert html.count("<svg") >= len(evaluation.columns) + 2  # one chart per column + heatmap + intervals
 
 
-def test_write_report_is_atomic(evaluation: Evaluation, tmp_path: Path) -> None:
+def test_write_report_is_atomic(evaluation: EvaluationResult, tmp_path: Path) -> None:
     path = tmp_path / "sub" / "report.html"
     evaluation.write_report(str(path))
     assert path.read_text(encoding="utf-8") == evaluation.report_html()
@@ -45,7 +45,7 @@ def test_write_report_is_atomic(evaluation: Evaluation, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-def test_report_renders_in_headless_chromium(evaluation: Evaluation, tmp_path: Path) -> None:
+def test_report_renders_in_headless_chromium(evaluation: EvaluationResult, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     evaluation.write_report(str(page))
     shot = tmp_path / "shot.png"
