@@ -21,7 +21,7 @@ from generators.aim.junction_tree import JunctionTree, junction_tree
 
 
 @dataclass(frozen=True)
-class Measurement:
+class NoisyMarginal:
     """A noisy marginal: counts over `clique` plus Gaussian noise of std `std` (per cell or one)."""
 
     clique: Clique
@@ -149,7 +149,7 @@ def maximal(cliques: Sequence[Clique]) -> list[Clique]:
 
 def mirror_descent(
     sizes: Sequence[int],
-    measurements: Sequence[Measurement],
+    measurements: Sequence[NoisyMarginal],
     total: float,
     *,
     iters: int,

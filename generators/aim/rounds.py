@@ -18,7 +18,7 @@ from itertools import combinations
 
 import numpy as np
 
-from generators.aim.estimation import Fit, GraphicalModel, Measurement, maximal, mirror_descent
+from generators.aim.estimation import Fit, GraphicalModel, NoisyMarginal, maximal, mirror_descent
 from generators.aim.factor import Clique, cells, joint_counts
 from generators.aim.junction_tree import model_size
 from generators.privacy import ZCDPBudget
@@ -68,7 +68,7 @@ def run_aim(
     *,
     on_round: RoundFn,
     check: Callable[[int], None],
-) -> tuple[GraphicalModel, list[Measurement], int]:
+) -> tuple[GraphicalModel, list[NoisyMarginal], int]:
     """Spend exactly `rho` of `budget` on AIM's rounds; return (model, measurements, rounds run)."""
     n, d = codes.shape
     total = float(n)  # the row count is public
@@ -78,12 +78,12 @@ def run_aim(
     sigma = math.sqrt(t_max / (2 * 0.9 * rho))
     eps = math.sqrt(8 * 0.1 * rho / t_max)
     used = 0.0
-    measurements: list[Measurement] = []
+    measurements: list[NoisyMarginal] = []
     for a in range(d):
         x = answers[(a,)]
         budget.spend(f"one-way marginal {a}", 0.5 / sigma**2)
         used += 0.5 / sigma**2
-        measurements.append(Measurement((a,), x + rng.normal(0.0, sigma, x.shape), sigma))
+        measurements.append(NoisyMarginal((a,), x + rng.normal(0.0, sigma, x.shape), sigma))
     fit = mirror_descent(sizes, measurements, total, iters=settings.iters, check=check)
     sizes_seen: dict[frozenset[Clique], int] = {}
 
@@ -117,7 +117,7 @@ def run_aim(
         cl = _exponential(scores, eps, sens, rng)
         x = answers[cl]
         budget.spend(f"round {t}: measure {cl}", 0.5 / sigma**2)
-        measurements.append(Measurement(cl, x + rng.normal(0.0, sigma, x.shape), sigma))
+        measurements.append(NoisyMarginal(cl, x + rng.normal(0.0, sigma, x.shape), sigma))
         before = model.project(cl)
         fit = mirror_descent(
             sizes,

@@ -1,6 +1,6 @@
 """Privacy math and mechanisms shared by every generator."""
 
-from generators.privacy.accounting import Measurement, ZCDPBudget
+from generators.privacy.accounting import ZCDPBudget, ZCDPCharge
 from generators.privacy.mechanisms import (
     Bounds,
     SelectedCategories,
@@ -17,9 +17,9 @@ from generators.privacy.zcdp import cdp_delta, cdp_eps, cdp_rho, gaussian_rho, g
 
 __all__ = [
     "Bounds",
-    "Measurement",
     "SelectedCategories",
     "ZCDPBudget",
+    "ZCDPCharge",
     "bin_edges",
     "cdp_delta",
     "cdp_eps",

@@ -1,4 +1,4 @@
-"""A zCDP budget that records every measurement and refuses to overspend.
+"""A zCDP budget that records every charge (one per DP release) and refuses to overspend.
 
 A generator builds one from its (ε, δ) target, spends ρ on each Gaussian
 measurement (and an extra δ on each threshold-based selection), and reports
@@ -15,8 +15,8 @@ from synth.base.errors import PrivacyError
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One DP release: what it measured, its ρ and any extra δ (threshold selection)."""
+class ZCDPCharge:
+    """One charge to a `ZCDPBudget`: the DP release it paid for, its ρ and any extra δ (threshold selection)."""
 
     purpose: str
     rho: float
@@ -30,7 +30,7 @@ class ZCDPBudget:
     epsilon: float
     delta: float
     selection_delta: float = 0.0
-    measurements: list[Measurement] = field(default_factory=list)
+    charges: list[ZCDPCharge] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.epsilon <= 0:
@@ -43,17 +43,17 @@ class ZCDPBudget:
 
     @property
     def rho_spent(self) -> float:
-        return sum(m.rho for m in self.measurements)
+        return sum(m.rho for m in self.charges)
 
     @property
     def delta_spent_on_selection(self) -> float:
-        return sum(m.delta for m in self.measurements)
+        return sum(m.delta for m in self.charges)
 
     @property
     def rho_remaining(self) -> float:
         return max(0.0, self.rho_total - self.rho_spent)
 
-    def spend(self, purpose: str, rho: float, delta: float = 0.0) -> Measurement:
+    def spend(self, purpose: str, rho: float, delta: float = 0.0) -> ZCDPCharge:
         if rho < 0 or delta < 0:
             raise ValueError("rho and delta must be non-negative")
         tol = 1e-12 * max(1.0, self.rho_total)
@@ -64,8 +64,8 @@ class ZCDPBudget:
             )
         if self.delta_spent_on_selection + delta > self.selection_delta * (1 + 1e-9):
             raise PrivacyError(f"{purpose}: selection delta {delta:.3g} would pass its share")
-        m = Measurement(purpose, min(rho, self.rho_total - self.rho_spent) if rho > 0 else 0.0, delta)
-        self.measurements.append(m)
+        m = ZCDPCharge(purpose, min(rho, self.rho_total - self.rho_spent) if rho > 0 else 0.0, delta)
+        self.charges.append(m)
         return m
 
     def spent(self) -> tuple[float, float]:

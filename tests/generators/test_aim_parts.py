@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from generators.aim.discretise import _quantile_cuts, _tree_histogram
-from generators.aim.estimation import GraphicalModel, Measurement, calibrate, mirror_descent
+from generators.aim.estimation import GraphicalModel, NoisyMarginal, calibrate, mirror_descent
 from generators.aim.factor import contract, expand, joint_counts, logsumexp_to, sum_to
 from generators.aim.junction_tree import junction_tree, model_size
 from generators.aim.sampling import sample_codes
@@ -75,7 +75,7 @@ def test_private_pgm_recovers_a_tree_distribution_from_exact_marginals() -> None
     sizes, cliques, p = _random_tree_model(rng)
     n = 1000.0
     joint = n * p
-    ms = [Measurement(c, sum_to(joint, (0, 1, 2, 3), c), 1.0) for c in cliques]
+    ms = [NoisyMarginal(c, sum_to(joint, (0, 1, 2, 3), c), 1.0) for c in cliques]
     fit = mirror_descent(sizes, ms, n, iters=1500)
     for a, b in itertools.combinations(range(4), 2):
         np.testing.assert_allclose(
@@ -127,10 +127,10 @@ def test_a_refit_goes_on_while_the_new_marginal_still_moves() -> None:
     sizes, cliques, p = _random_tree_model(rng)
     n = 1000.0
     joint = n * p
-    oneways = [Measurement((a,), sum_to(joint, (0, 1, 2, 3), (a,)), 1.0) for a in range(4)]
+    oneways = [NoisyMarginal((a,), sum_to(joint, (0, 1, 2, 3), (a,)), 1.0) for a in range(4)]
     start = mirror_descent(sizes, oneways, n, iters=300)
     new = cliques[0]
-    ms = [*oneways, Measurement(new, sum_to(joint, (0, 1, 2, 3), new), 1.0)]
+    ms = [*oneways, NoisyMarginal(new, sum_to(joint, (0, 1, 2, 3), new), 1.0)]
     short = mirror_descent(sizes, ms, n, iters=10, warm=start.potentials)
     steps: list[int] = []
     settled = mirror_descent(
@@ -155,7 +155,7 @@ def test_a_refit_goes_on_while_the_new_marginal_still_moves() -> None:
 def test_a_refit_without_watch_runs_exactly_iters() -> None:
     rng = np.random.default_rng(6)
     sizes, cliques, p = _random_tree_model(rng)
-    ms = [Measurement(c, sum_to(1000.0 * p, (0, 1, 2, 3), c), 1.0) for c in cliques]
+    ms = [NoisyMarginal(c, sum_to(1000.0 * p, (0, 1, 2, 3), c), 1.0) for c in cliques]
     steps: list[int] = []
     mirror_descent(sizes, ms, 1000.0, iters=60, max_iters=1000, check=steps.append)
     assert steps == [0, 25, 50]

@@ -116,7 +116,7 @@ def test_budget_refuses_to_overspend_rho() -> None:
     b.spend("a", b.rho_total * 0.6)
     with pytest.raises(PrivacyError, match="would pass the budget"):
         b.spend("b", b.rho_total * 0.5)
-    assert len(b.measurements) == 1
+    assert len(b.charges) == 1
     b.spend("c", b.rho_remaining)
     with pytest.raises(PrivacyError):
         b.spend("d", b.rho_total * 1e-6)
