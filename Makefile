@@ -32,6 +32,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check synth/core synth/jobs synth/server synth/store
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 protos: install
 	$(BIN)/python scripts/gen_protos.py

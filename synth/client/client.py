@@ -506,3 +506,15 @@ class Client(EvaluationVerbs):
     def cancel_job(self, job: Job | JobHandle[Any] | str) -> Job:
         return self.job(job).cancel()
 
+    # --- the calls a JobHandle makes (synth.client.handles.JobCalls) ------------------
+
+    def _cancel_job_message(self, name: str) -> jobs_pb2.Job:
+        return self._call(self._stubs.jobs.CancelJob, jobs_pb2.CancelJobRequest(name=name))
+
+    def _watch_job_stream(self, name: str, *, timeout: float | None) -> Any:
+        return self._stubs.jobs.WatchJob(
+            jobs_pb2.WatchJobRequest(name=name),
+            timeout=timeout,
+            metadata=self.config.metadata or None,
+        )
+

@@ -9,7 +9,7 @@ exception the server recorded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import grpc
 
@@ -20,10 +20,28 @@ from synth.client.progress import JobCallback, JobProgressBar
 from synth.client.resources import Job, JobKind, JobState
 from synth.v1 import jobs_pb2
 
-if TYPE_CHECKING:
-    from synth.client.client import Client
-
 R = TypeVar("R")
+
+
+class JobCalls(Protocol):
+    """What a handle needs from the client that made it (`synth.Client` is one).
+
+    A protocol, so this module does not import the client, which imports it.
+    """
+
+    address: str
+
+    def get_job(self, job: str) -> Job: ...
+
+    def get_model(self, model: str) -> Any: ...
+
+    def get_dataset(self, dataset: str) -> Any: ...
+
+    def get_evaluation(self, evaluation: str) -> Any: ...
+
+    def _cancel_job_message(self, name: str) -> jobs_pb2.Job: ...
+
+    def _watch_job_stream(self, name: str, *, timeout: float | None) -> Any: ...
 
 
 def job_failure(job: Job) -> SynthError:
@@ -52,7 +70,7 @@ class JobHandle(Generic[R]):
     generation job.
     """
 
-    def __init__(self, client: Client, name: str, *, job: Job | None = None) -> None:
+    def __init__(self, client: JobCalls, name: str, *, job: Job | None = None) -> None:
         self._client = client
         self.name = name
         self._last = job
@@ -73,17 +91,12 @@ class JobHandle(Generic[R]):
 
     def cancel(self) -> Job:
         """Ask the server to stop the job; a queued job is cancelled at once and refunded."""
-        request = jobs_pb2.CancelJobRequest(name=self.name)
-        self._last = job_from_proto(self._client._call(self._client._stubs.jobs.CancelJob, request))
+        self._last = job_from_proto(self._client._cancel_job_message(self.name))
         return self._last
 
     def watch(self, *, timeout: float | None = None) -> Iterator[Job]:
         """Yield the job now, then on every change, until it is done."""
-        stream = self._client._stubs.jobs.WatchJob(
-            jobs_pb2.WatchJobRequest(name=self.name),
-            timeout=timeout,
-            metadata=self._client.config.metadata or None,
-        )
+        stream = self._client._watch_job_stream(self.name, timeout=timeout)
         try:
             for msg in iter_translated(stream, address=self._client.address):
                 job = job_from_proto(msg)
