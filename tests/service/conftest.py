@@ -29,8 +29,9 @@ def client(server: RunningServer) -> Iterator[Client]:
 
 
 @pytest.fixture(scope="module")
-def adult_csv(data_dir: Path) -> Path:
-    return data_dir / "adult.csv"
+def adult_csv(adult_csv_path: Path) -> Path:
+    """The bundled demo sample synth/demo/adult.csv (all 32,561 rows of UCI Adult)."""
+    return adult_csv_path
 
 
 # ---- a fresh server per test, for the raw-stub tests that check what is stored ----

@@ -64,9 +64,9 @@ def test_same_model_and_seed_give_the_same_rows(stubs: Stubs, adult_small_csv: b
 
 
 def test_tables_larger_than_the_message_limit_stream_both_ways(
-    stubs: Stubs, data_dir: Path, adult: pa.Table
+    stubs: Stubs, adult_csv_path: Path, adult: pa.Table
 ) -> None:
-    raw = (data_dir / "adult.csv").read_bytes()
+    raw = adult_csv_path.read_bytes()
     big = raw + raw.split(b"\n", 1)[1]
     assert len(big) > 4 * 1024 * 1024 + 1
     src = stubs.register("adult-big", big)

@@ -53,8 +53,10 @@ def _nothing_stored(stubs: Stubs, folder: Path) -> None:
     assert list((folder / "artifacts" / "tmp").iterdir()) == []
 
 
-def test_deadline_stops_an_upload_and_stores_nothing(stubs: Stubs, data_folder: Path, data_dir: Path) -> None:
-    data = (data_dir / "adult.csv").read_bytes()
+def test_deadline_stops_an_upload_and_stores_nothing(
+    stubs: Stubs, data_folder: Path, adult_csv_path: Path
+) -> None:
+    data = adult_csv_path.read_bytes()
     with pytest.raises(grpc.RpcError) as err:
         stubs.sources.RegisterSource(slow_upload(data, 0.2), timeout=0.5)
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -62,9 +64,9 @@ def test_deadline_stops_an_upload_and_stores_nothing(stubs: Stubs, data_folder: 
 
 
 def test_client_cancellation_stops_an_upload_and_stores_nothing(
-    stubs: Stubs, data_folder: Path, data_dir: Path
+    stubs: Stubs, data_folder: Path, adult_csv_path: Path
 ) -> None:
-    data = (data_dir / "adult.csv").read_bytes()
+    data = adult_csv_path.read_bytes()
     started = threading.Event()
     future = stubs.sources.RegisterSource.future(slow_upload(data, 0.2, started))
     assert started.wait(10)
@@ -75,13 +77,13 @@ def test_client_cancellation_stops_an_upload_and_stores_nothing(
 
 
 def test_graceful_shutdown_says_not_serving_then_drains_in_flight_calls(
-    tmp_path: Path, data_dir: Path
+    tmp_path: Path, adult_csv_path: Path
 ) -> None:
     running = start_server(tmp_path / "data")
     s = Stubs.connect(running.address)
     watch = health_pb2_grpc.HealthStub(s.channel).Watch(health_pb2.HealthCheckRequest(service=""))
     assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
-    data = (data_dir / "adult.csv").read_bytes()
+    data = adult_csv_path.read_bytes()
     started = threading.Event()
     future = s.sources.RegisterSource.future(slow_upload(data, 0.1, started))
     assert started.wait(10)

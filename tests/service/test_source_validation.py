@@ -130,8 +130,8 @@ def test_a_path_the_server_cannot_read_is_refused(stubs: Stubs, data_folder: Pat
     assert_nothing_stored(stubs, data_folder)
 
 
-def test_register_by_path(stubs: Stubs, data_dir: Path) -> None:
-    src = stubs.register("adult", None, uri=str(data_dir / "adult.csv"), holdout_fraction=0.1, split_seed=3)
+def test_register_by_path(stubs: Stubs, adult_csv_path: Path) -> None:
+    src = stubs.register("adult", None, uri=str(adult_csv_path), holdout_fraction=0.1, split_seed=3)
     assert src.row_count == 32561 and src.holdout_rows == 3256 and src.split_seed == 3
 
 
