@@ -25,7 +25,7 @@ from generators.aim.discretise import (
 )
 from generators.aim.estimation import GraphicalModel
 from generators.aim.junction_tree import JunctionTree
-from generators.aim.plan import BudgetSplit, check_memory, spends, split_budget
+from generators.aim.plan import RhoSplit, check_memory, spends, split_budget
 from generators.aim.rounds import AIMSettings, run_aim
 from generators.aim.sampling import sample_codes
 from generators.base import Generator, PrivacyReport
@@ -128,7 +128,7 @@ class AIM(Generator):
 
     # --- plan ----------------------------------------------------------------------
 
-    def _split(self, schema: TableSchema, n_rows: int, epsilon: float, delta: float) -> BudgetSplit:
+    def _split(self, schema: TableSchema, n_rows: int, epsilon: float, delta: float) -> RhoSplit:
         check_memory(
             schema,
             n_rows,
@@ -220,7 +220,7 @@ class AIM(Generator):
         self,
         table: pa.Table,
         schema: TableSchema,
-        split: BudgetSplit,
+        split: RhoSplit,
         budget: ZCDPBudget,
         rng: np.random.Generator,
     ) -> tuple[list[ColumnCoder], np.ndarray]:

@@ -25,8 +25,8 @@ BYTES_PER_MODEL_CELL = 8 * 10
 
 
 @dataclass(frozen=True)
-class BudgetSplit:
-    """How ρ (and the selection share of δ) is divided between columns and rounds."""
+class RhoSplit:
+    """How AIM's ρ (and the selection share of δ) is divided between columns and rounds."""
 
     epsilon: float
     delta: float
@@ -43,7 +43,7 @@ class BudgetSplit:
 
 def split_budget(
     schema: TableSchema, epsilon: float, delta: float, *, prep_share: float
-) -> BudgetSplit:
+) -> RhoSplit:
     """Each column that needs discretising gets prep_share/d of ρ; AIM's rounds get the rest."""
     cols = schema.modelled()
     selecting = [c.name for c in cols if c.needs_dp_measurement == "categories"]
@@ -52,7 +52,7 @@ def split_budget(
     per_col = prep_share * rho / max(len(cols), 1)
     rho_column = {c.name: per_col for c in cols if needs_budget(c)}
     delta_column = {name: sel_delta / len(selecting) for name in selecting}
-    return BudgetSplit(
+    return RhoSplit(
         epsilon=epsilon,
         delta=delta,
         selection_delta=sel_delta,
@@ -63,7 +63,7 @@ def split_budget(
     )
 
 
-def spends(split: BudgetSplit) -> list[Spend]:
+def spends(split: RhoSplit) -> list[Spend]:
     """The ledger charges: (ε, δ) divided between discretisation and marginals in proportion to ρ.
 
     zCDP composes ρ, not ε, so the two charges add up to exactly the target

@@ -27,18 +27,22 @@ EPSILON_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
-class BudgetSplit:
+class PreprocessingTrainingSplit:
+    """The (ε, δ) target split by basic composition: preprocessing's part and DP-SGD's part."""
+
     pre_epsilon: float
     pre_delta: float
     train_epsilon: float
     train_delta: float
 
 
-def split_budget(epsilon: float, delta: float, share: float) -> BudgetSplit:
+def split_budget(epsilon: float, delta: float, share: float) -> PreprocessingTrainingSplit:
     """Basic composition: ε_pre + ε_train = ε and δ_pre + δ_train = δ."""
     if not 0 <= share < 1:
         raise PrivacyError(f"preprocessing_share must be in [0, 1), got {share}")
-    return BudgetSplit(epsilon * share, delta * share, epsilon * (1 - share), delta * (1 - share))
+    return PreprocessingTrainingSplit(
+        epsilon * share, delta * share, epsilon * (1 - share), delta * (1 - share)
+    )
 
 
 @dataclass(frozen=True)
