@@ -8,40 +8,33 @@ raised. Long work (`train`, `generate`) returns a `JobHandle` at once.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar
 
 import grpc
-import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from synth.base.atomic import atomic_writer
 from synth.base.errors import InvalidArgument, InvalidTable, Unavailable
 from synth.base.schema import TableSchema
 from synth.client import convert
 from synth.client.config import ClientConfig
+from synth.client.downloads import DownloadVerbs
 from synth.client.errors import translated
 from synth.client.evaluations import EvaluationVerbs
 from synth.client.handles import JobHandle
+from synth.client.jobs import JobVerbs
 from synth.client.progress import ByteProgressBar
 from synth.client.resources import (
     Budget,
     BudgetStatus,
     Dataset,
-    Job,
-    JobState,
     Model,
     Source,
 )
 from synth.client.transfer import (
-    MAX_DOWNLOAD_CHUNK,
     format_for,
-    receive,
     upload_requests,
 )
 from synth.schema_proto import schema_to_proto
@@ -49,7 +42,6 @@ from synth.v1 import (
     datasets_pb2,
     datasets_pb2_grpc,
     evaluations_pb2_grpc,
-    jobs_pb2,
     jobs_pb2_grpc,
     models_pb2,
     models_pb2_grpc,
@@ -70,7 +62,7 @@ class _Stubs:
     evaluations: evaluations_pb2_grpc.EvaluationServiceStub
 
 
-class Client(EvaluationVerbs):
+class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
     """A connection to a synth server.
 
     Thread-safe: the gRPC channel and stubs are safe to share, and the client
@@ -369,152 +361,4 @@ class Client(EvaluationVerbs):
         pages = self._pages(self._stubs.datasets.ListDatasets, request, "datasets", page_size)
         return [convert.dataset_from_proto(m) for m in pages]
 
-    @overload
-    def download(
-        self,
-        dataset: Dataset | str,
-        *,
-        format: Literal["polars"] = ...,
-        path: None = None,
-        progress: bool = ...,
-        timeout: float | None = ...,
-    ) -> pl.DataFrame: ...
-
-    @overload
-    def download(
-        self,
-        dataset: Dataset | str,
-        *,
-        format: Literal["arrow"],
-        path: None = None,
-        progress: bool = ...,
-        timeout: float | None = ...,
-    ) -> pa.Table: ...
-
-    @overload
-    def download(
-        self,
-        dataset: Dataset | str,
-        *,
-        format: Literal["pandas"],
-        path: None = None,
-        progress: bool = ...,
-        timeout: float | None = ...,
-    ) -> Any: ...
-
-    @overload
-    def download(
-        self,
-        dataset: Dataset | str,
-        *,
-        path: str | os.PathLike[str],
-        format: DownloadFormat = ...,
-        progress: bool = ...,
-        timeout: float | None = ...,
-    ) -> Path: ...
-
-    def download(
-        self,
-        dataset: Dataset | str,
-        *,
-        format: DownloadFormat = "polars",
-        path: str | os.PathLike[str] | None = None,
-        progress: bool = False,
-        timeout: float | None = None,
-    ) -> pl.DataFrame | pa.Table | Path | Any:
-        """Stream the dataset's Parquet file down.
-
-        With `path`, the file is written there atomically (a temp file renamed
-        into place: an interrupted download leaves nothing) and the path comes
-        back; otherwise the table comes back in memory as a polars DataFrame,
-        or as pandas / a pyarrow Table when `format` says so.
-        """
-        if format not in ("polars", "pandas", "arrow"):
-            raise InvalidArgument(f"format must be 'polars', 'pandas' or 'arrow', got {format!r}")
-        if path is not None:
-            target = Path(path)
-            with atomic_writer(target) as fh:
-                self._download_into(dataset, fh, progress=progress, timeout=timeout)
-            return target
-        buf = io.BytesIO()
-        self._download_into(dataset, buf, progress=progress, timeout=timeout)
-        if format == "polars":
-            buf.seek(0)
-            return pl.read_parquet(buf)  # polars' own reader: no detour through Arrow
-        table = pq.read_table(pa.BufferReader(buf.getbuffer()))
-        if format == "arrow":
-            return table
-        return table.to_pandas()
-
-    def _download_into(
-        self, dataset: Dataset | str, sink: Any, *, progress: bool, timeout: float | None
-    ) -> int:
-        name = convert.resource_name(dataset, "datasets")
-        request = datasets_pb2.DownloadDatasetRequest(
-            name=name, chunk_size=min(self.config.chunk_size, MAX_DOWNLOAD_CHUNK)
-        )
-        bar = ByteProgressBar(f"download {name.split('/', 1)[-1]}") if progress else None
-        with translated(address=self.address):
-            stream = self._stubs.datasets.DownloadDataset(
-                request,
-                timeout=self.config.transfer_timeout if timeout is None else timeout,
-                metadata=self.config.metadata or None,
-            )
-            try:
-                return receive(
-                    stream,
-                    sink,
-                    on_total=bar.set_total if bar else None,
-                    on_bytes=bar or (lambda _: None),
-                )
-            finally:
-                stream.cancel()
-                if bar is not None:
-                    bar.close()
-
-    # ---- jobs ------------------------------------------------------------------
-
-    def _handle(self, msg: jobs_pb2.Job) -> JobHandle[Any]:
-        job = convert.job_from_proto(msg)
-        return JobHandle(self, job.name, job=job)
-
-    def job(self, job: Job | JobHandle[Any] | str) -> JobHandle[Any]:
-        """A handle on an existing job (no call is made)."""
-        return JobHandle(self, convert.resource_name(job, "jobs"))
-
-    def get_job(self, job: Job | JobHandle[Any] | str) -> Job:
-        name = convert.resource_name(job, "jobs")
-        return convert.job_from_proto(
-            self._call(self._stubs.jobs.GetJob, jobs_pb2.GetJobRequest(name=name))
-        )
-
-    def list_jobs(
-        self,
-        *,
-        target: Source | Model | Dataset | str | None = None,
-        state: JobState | str | None = None,
-        page_size: int | None = None,
-    ) -> list[Job]:
-        """Every job (on `target`, in `state`, when given), across all pages."""
-        request = jobs_pb2.ListJobsRequest(
-            target=str(getattr(target, "name", target) or ""),
-            state=convert.job_state_to_proto(state),  # type: ignore[arg-type]
-        )
-        pages = self._pages(self._stubs.jobs.ListJobs, request, "jobs", page_size)
-        return [convert.job_from_proto(m) for m in pages]
-
-    def cancel_job(self, job: Job | JobHandle[Any] | str) -> Job:
-        return self.job(job).cancel()
-
-    # --- the calls a JobHandle makes (synth.client.handles.JobCalls) ------------------
-
-    def _cancel_job_message(self, name: str) -> jobs_pb2.Job:
-        return self._call(self._stubs.jobs.CancelJob, jobs_pb2.CancelJobRequest(name=name))
-
-    def _watch_job_stream(self, name: str, *, timeout: float | None) -> Any:
-        return self._stubs.jobs.WatchJob(
-            jobs_pb2.WatchJobRequest(name=name),
-            timeout=timeout,
-            metadata=self.config.metadata or None,
-        )
-
+    # ---- jobs: synth.client.jobs.JobVerbs; downloads: synth.client.downloads.DownloadVerbs

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from synth.base.errors import InvalidArgument
 from synth.base.schema import TableSchema
+from synth.jobs.state import JobKind, JobState
 
 
 @dataclass(frozen=True)
@@ -189,34 +189,6 @@ class Dataset:
             f"{self.name}: {self.rows:,} rows from {self.model} (seed {self.seed}), "
             f"{_human_bytes(self.size_bytes)}"
         )
-
-
-class JobKind(StrEnum):
-    UNSPECIFIED = "JOB_KIND_UNSPECIFIED"
-    TRAIN = "TRAIN"
-    GENERATE = "GENERATE"
-    EVALUATE = "EVALUATE"
-
-
-class JobState(StrEnum):
-    """States only move forward: QUEUED → RUNNING → one of the final states."""
-
-    UNSPECIFIED = "JOB_STATE_UNSPECIFIED"
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    INTERRUPTED = "INTERRUPTED"
-
-    @property
-    def done(self) -> bool:
-        return self in _FINAL_STATES
-
-
-_FINAL_STATES = frozenset(
-    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
-)
 
 
 @dataclass(frozen=True)

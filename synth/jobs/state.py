@@ -11,12 +11,21 @@ from enum import StrEnum
 
 
 class JobKind(StrEnum):
+    #: The wire's zero value (a client that names no kind); never stored.
+    UNSPECIFIED = "JOB_KIND_UNSPECIFIED"
     TRAIN = "TRAIN"
     GENERATE = "GENERATE"
     EVALUATE = "EVALUATE"
 
 
 class JobState(StrEnum):
+    """States only move forward: QUEUED → RUNNING → one of the final states.
+
+    The server's job records and the SDK's `synth.JobState` are this one enum.
+    """
+
+    #: The wire's zero value (a filter that names no state); never stored.
+    UNSPECIFIED = "JOB_STATE_UNSPECIFIED"
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
@@ -26,13 +35,22 @@ class JobState(StrEnum):
 
     @property
     def final(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.RUNNING)
+        return self in _FINAL
+
+    @property
+    def done(self) -> bool:
+        """The SDK's word for `final`: the job will not change again."""
+        return self.final
 
     @property
     def refunds_charge(self) -> bool:
         """A stop after which an untouched job's charge is given back."""
         return self in (JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED)
 
+
+_FINAL = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
+)
 
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset(
