@@ -62,6 +62,28 @@ class _Stubs:
     evaluations: evaluations_pb2_grpc.EvaluationServiceStub
 
 
+def _payload(data: Any, header: sources_pb2.RegisterSourceHeader) -> bytes | Path | None:
+    """The bytes to upload for `data` (a path, bytes or a DataFrame); sets the header's size and format."""
+    payload: bytes | Path | None = None
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        if not path.is_file():
+            raise InvalidArgument(f"no file at {str(path)!r}")
+        payload = path
+        header.size_bytes = path.stat().st_size
+        header.format = format_for(path)  # type: ignore[assignment]
+    elif isinstance(data, bytes | bytearray | memoryview):
+        payload = bytes(data)
+        header.size_bytes = len(payload)
+    elif data is not None:
+        payload = convert.parquet_bytes(convert.to_arrow(data))
+        header.size_bytes = len(payload)
+        header.format = sources_pb2.PARQUET
+    if payload is not None and header.size_bytes == 0:
+        raise InvalidTable("the file is empty: send a table with a header and at least one row")
+    return payload
+
+
 class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
     """A connection to a synth server.
 
@@ -198,23 +220,7 @@ class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
             header.split_seed = split_seed
         if schema is not None:
             header.schema.CopyFrom(schema_to_proto(convert.coerce_schema(schema)))
-        payload: bytes | Path | None = None
-        if isinstance(data, str | os.PathLike):
-            path = Path(data)
-            if not path.is_file():
-                raise InvalidArgument(f"no file at {str(path)!r}")
-            payload = path
-            header.size_bytes = path.stat().st_size
-            header.format = format_for(path)  # type: ignore[assignment]
-        elif isinstance(data, bytes | bytearray | memoryview):
-            payload = bytes(data)
-            header.size_bytes = len(payload)
-        elif data is not None:
-            payload = convert.parquet_bytes(convert.to_arrow(data))
-            header.size_bytes = len(payload)
-            header.format = sources_pb2.PARQUET
-        if payload is not None and header.size_bytes == 0:
-            raise InvalidTable("the file is empty: send a table with a header and at least one row")
+        payload = _payload(data, header)
         if format is not None:
             header.format = sources_pb2.PARQUET if format == "parquet" else sources_pb2.CSV
         bar = ByteProgressBar(f"upload {source_id}", total=header.size_bytes) if progress and payload else None
