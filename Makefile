@@ -30,7 +30,7 @@ test-slow: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check synth/core synth/jobs synth/server synth/store
+	$(BIN)/ruff format --check synth/base synth/cli synth/core synth/jobs synth/server synth/store
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

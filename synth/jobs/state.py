@@ -48,9 +48,7 @@ class JobState(StrEnum):
         return self in (JobState.CANCELLED, JobState.INTERRUPTED, JobState.FAILED)
 
 
-_FINAL = frozenset(
-    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
-)
+_FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED})
 
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset(
