@@ -100,7 +100,8 @@ def dpctgan_preprocess_s(table: pa.Table, schema: TableSchema, repeats: int) -> 
         t0 = time.perf_counter()
         split = split_budget(3.0, 3e-6, 0.1)
         _, sel = count_measurements(schema)
-        budget = ZCDPBudget(split.pre_epsilon, split.pre_delta, selection_delta=split.pre_delta / 2 if sel else 0)
+        budget = ZCDPBudget(split.preprocessing_epsilon, split.preprocessing_delta,
+                            selection_delta=split.preprocessing_delta / 2 if sel else 0)
         layout = build_layout(table, schema, DPMeasurer(budget, schema, np.random.default_rng(r)))
         encode(table, schema, layout)
         times.append(time.perf_counter() - t0)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -60,6 +61,28 @@ class PrivacyReport:
         )
 
 
+_T = TypeVar("_T")
+
+
+def renamed_keyword(
+    owner: str, old: str, old_value: _T | None, new: str, new_value: _T, default: _T
+) -> _T:
+    """A constructor keyword's value, still accepting its old name for one release.
+
+    The old name warns (DeprecationWarning); giving both names is refused.
+    """
+    if old_value is None:
+        return new_value
+    if new_value != default:
+        raise InvalidArgument(f"{owner}: give {new} only ({old} is its deprecated old name)")
+    warnings.warn(
+        f"{owner}({old}=...) is deprecated and will be removed; use {new}=...",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value
+
+
 def default_delta(n_rows: int) -> float:
     """A δ well below 1/n: 1 / (n · 10), rounded down to one significant figure."""
     d = 1.0 / (max(n_rows, 1) * 10)
@@ -83,6 +106,10 @@ class Generator(ABC):
     non_private: ClassVar[bool] = False
     #: The devices it can fit on; one that lists "cuda" also takes a `device` argument.
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+
+    #: Hyper-parameters renamed since a model could be saved, {old name: new name}: `load`
+    #: reads a saved model's params under their new names (no warning for stored data).
+    _renamed_params: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, *, epsilon: float | None, delta: float | None = None) -> None:
         if epsilon is not None and not (epsilon > 0 and math.isfinite(epsilon)):
@@ -205,7 +232,7 @@ class Generator(ABC):
         if doc.get("kind") != cls.kind:
             raise InvalidArgument(f"{d} holds a {doc.get('kind')!r} model, not {cls.kind!r}")
         arrays = load_file(str(d / WEIGHTS_FILE))
-        obj = cls(**doc["params"])
+        obj = cls(**{cls._renamed_params.get(k, k): v for k, v in doc["params"].items()})
         obj.schema = TableSchema.from_json_dict(doc["schema"])
         obj.privacy = PrivacyReport.from_json_dict(doc["privacy"])
         obj.n_train_rows = int(doc["n_train_rows"])

@@ -12,7 +12,8 @@ calibrated junction-tree marginals. Sample: draw codes from the tree, decode.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +29,7 @@ from generators.aim.junction_tree import JunctionTree
 from generators.aim.plan import RhoSplit, check_memory, spends, split_budget
 from generators.aim.rounds import AIMSettings, run_aim
 from generators.aim.sampling import sample_codes
-from generators.base import Generator, PrivacyReport
+from generators.base import Generator, PrivacyReport, renamed_keyword
 from generators.privacy import ZCDPBudget
 from synth.base.errors import InvalidArgument
 from synth.base.progress import Progress, ProgressFn
@@ -49,7 +50,8 @@ class AIM(Generator):
     - workload_max_cells: pairs with more cells than this are left out of the workload.
     - max_model_size_mb: junction-tree size limit (float64 cells), as in the reference.
     - memory_cap_mb: refuse (ResourceLimit, in `plan`) a workload estimated to need more.
-    - prep_share: share of ρ spent on discretisation, spread over all columns.
+    - preprocessing_share: share of ρ spent on discretisation (DP histograms and category
+      selection), spread over all columns; `prep_share` is its deprecated old name.
     - iters / final_iters: mirror-descent steps after each round / at the end.
     - max_iters / settle: a round's refit goes on past `iters`, up to `max_iters`, while the
       measured marginal still moves by more than `settle` of its move (see `mirror_descent`).
@@ -59,6 +61,7 @@ class AIM(Generator):
     checkpointing = False
     non_private = False  # refuses epsilon=None
     devices = ("cpu",)
+    _renamed_params: ClassVar[Mapping[str, str]] = {"prep_share": "preprocessing_share"}
 
     def __init__(
         self,
@@ -72,21 +75,27 @@ class AIM(Generator):
         workload_max_cells: int = 10_000,
         max_model_size_mb: float = 20.0,
         memory_cap_mb: float = 4096.0,
-        prep_share: float = 0.05,
+        preprocessing_share: float = 0.05,
         iters: int = 100,
         final_iters: int = 500,
         max_iters: int = 1000,
         settle: float = 0.1,
+        prep_share: float | None = None,
     ) -> None:
         super().__init__(epsilon=epsilon, delta=delta)
+        preprocessing_share = renamed_keyword(
+            "AIM", "prep_share", prep_share, "preprocessing_share", preprocessing_share, 0.05
+        )
         if epsilon is None:
             raise InvalidArgument("aim is a differentially private generator: give an epsilon")
         if max_bins < 2 or fine_bins < 2 or max_categories < 1:
             raise InvalidArgument(
                 "max_bins and fine_bins must be at least 2, max_categories at least 1"
             )
-        if not 0 < prep_share < 1:
-            raise InvalidArgument(f"prep_share must be in (0, 1), got {prep_share}")
+        if not 0 < preprocessing_share < 1:
+            raise InvalidArgument(
+                f"preprocessing_share must be in (0, 1), got {preprocessing_share}"
+            )
         if rounds is not None and rounds < 1:
             raise InvalidArgument(f"rounds must be positive, got {rounds}")
         self.rounds = rounds
@@ -96,7 +105,7 @@ class AIM(Generator):
         self.workload_max_cells = workload_max_cells
         self.max_model_size_mb = max_model_size_mb
         self.memory_cap_mb = memory_cap_mb
-        self.prep_share = prep_share
+        self.preprocessing_share = preprocessing_share
         self.iters = iters
         self.final_iters = final_iters
         self.max_iters = max_iters
@@ -115,7 +124,7 @@ class AIM(Generator):
             "workload_max_cells": self.workload_max_cells,
             "max_model_size_mb": self.max_model_size_mb,
             "memory_cap_mb": self.memory_cap_mb,
-            "prep_share": self.prep_share,
+            "preprocessing_share": self.preprocessing_share,
             "iters": self.iters,
             "final_iters": self.final_iters,
             "max_iters": self.max_iters,
@@ -138,7 +147,7 @@ class AIM(Generator):
             workload_max_cells=self.workload_max_cells,
             memory_cap_mb=self.memory_cap_mb,
         )
-        return split_budget(schema, epsilon, delta, prep_share=self.prep_share)
+        return split_budget(schema, epsilon, delta, preprocessing_share=self.preprocessing_share)
 
     def _plan(self, schema: TableSchema, n_rows: int, epsilon: float, delta: float) -> list[Spend]:
         return spends(self._split(schema, n_rows, epsilon, delta))

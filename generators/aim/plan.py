@@ -37,19 +37,19 @@ class RhoSplit:
     rho_rounds: float
 
     @property
-    def rho_prep(self) -> float:
+    def rho_preprocessing(self) -> float:
         return sum(self.rho_column.values())
 
 
 def split_budget(
-    schema: TableSchema, epsilon: float, delta: float, *, prep_share: float
+    schema: TableSchema, epsilon: float, delta: float, *, preprocessing_share: float
 ) -> RhoSplit:
-    """Each column that needs discretising gets prep_share/d of ρ; AIM's rounds get the rest."""
+    """Each column that needs discretising gets preprocessing_share/d of ρ; the rounds the rest."""
     cols = schema.modelled()
     selecting = [c.name for c in cols if c.needs_dp_measurement == "categories"]
     sel_delta = delta / 2 if selecting else 0.0
     rho = cdp_rho(epsilon, delta - sel_delta)
-    per_col = prep_share * rho / max(len(cols), 1)
+    per_col = preprocessing_share * rho / max(len(cols), 1)
     rho_column = {c.name: per_col for c in cols if needs_budget(c)}
     delta_column = {name: sel_delta / len(selecting) for name in selecting}
     return RhoSplit(
@@ -72,7 +72,7 @@ def spends(split: RhoSplit) -> list[Spend]:
     conv_delta = split.delta - split.selection_delta
     out = []
     if split.rho_column:
-        share = split.rho_prep / split.rho_total
+        share = split.rho_preprocessing / split.rho_total
         out.append(
             Spend(
                 "preprocessing",

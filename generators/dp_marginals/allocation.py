@@ -74,7 +74,7 @@ def allocate(
     epsilon: float,
     delta: float,
     *,
-    discovery_share: float,
+    preprocessing_share: float,
     selection_delta_share: float,
 ) -> Allocation:
     """Split (ε, δ) into per-column measurements; reads nothing but the schema."""
@@ -89,15 +89,15 @@ def allocate(
     for col in cols:
         marginal = per_column
         if col.needs_dp_measurement == "bounds":
-            discovery = per_column * discovery_share
-            marginal = per_column - discovery
-            steps.append(Step(col.name, "bounds.coarse", "bounds", discovery / 2))
-            steps.append(Step(col.name, "bounds.refine", "bounds", discovery / 2))
+            preprocessing = per_column * preprocessing_share
+            marginal = per_column - preprocessing
+            steps.append(Step(col.name, "bounds.coarse", "bounds", preprocessing / 2))
+            steps.append(Step(col.name, "bounds.refine", "bounds", preprocessing / 2))
         elif col.needs_dp_measurement == "categories":
-            discovery = per_column * discovery_share
-            marginal = per_column - discovery
+            preprocessing = per_column * preprocessing_share
+            marginal = per_column - preprocessing
             steps.append(
-                Step(col.name, "categories", "categories", discovery, selection_delta / n_select)
+                Step(col.name, "categories", "categories", preprocessing, selection_delta / n_select)
             )
         steps.append(Step(col.name, "marginal", "marginals", marginal))
     return Allocation(epsilon, delta, selection_delta, rho_total, tuple(steps))

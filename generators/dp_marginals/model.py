@@ -10,12 +10,13 @@ draws per column.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
-from generators.base import Generator, PrivacyReport
+from generators.base import Generator, PrivacyReport, renamed_keyword
 from generators.dp_marginals.allocation import Allocation, allocate, details, spends
 from generators.dp_marginals.marginals import (
     MARGINAL_TYPES,
@@ -41,8 +42,9 @@ class DPMarginals(Generator):
     - `zero_point`: give the exact value 0 a bin of its own in numerical
       columns whose range holds it (a public choice: zero-inflated columns
       such as capital gains keep their spike instead of a smeared first bin);
-    - `discovery_share`: the part of a column's ρ spent discovering its bounds
-      or category set when the schema does not declare them;
+    - `preprocessing_share`: the part of a column's ρ spent discovering its
+      bounds or category set when the schema does not declare them
+      (`discovery_share` is its deprecated old name);
     - `selection_delta_share`: the part of δ given to category selection
       (only used when some categorical column has no declared categories);
     - `other_label`: the value emitted for categories that did not pass the
@@ -58,6 +60,7 @@ class DPMarginals(Generator):
     # and the service alone decides whether a source may have such a model.
     non_private = False
     devices = ("cpu",)
+    _renamed_params: ClassVar[Mapping[str, str]] = {"discovery_share": "preprocessing_share"}
 
     def __init__(
         self,
@@ -66,23 +69,30 @@ class DPMarginals(Generator):
         delta: float | None = None,
         bins: int = 128,
         zero_point: bool = True,
-        discovery_share: float = 0.25,
+        preprocessing_share: float = 0.25,
         selection_delta_share: float = 0.5,
         other_label: str = "__other__",
         require_public_bounds: bool = False,
+        discovery_share: float | None = None,
     ) -> None:
         super().__init__(epsilon=epsilon, delta=delta)
+        preprocessing_share = renamed_keyword(
+            "DPMarginals", "discovery_share", discovery_share,
+            "preprocessing_share", preprocessing_share, 0.25,
+        )
         if not 2 <= bins <= 1_000_000:
             raise InvalidArgument(f"bins must be between 2 and 1,000,000, got {bins}")
-        if not 0 < discovery_share < 1:
-            raise InvalidArgument(f"discovery_share must be in (0, 1), got {discovery_share}")
+        if not 0 < preprocessing_share < 1:
+            raise InvalidArgument(
+                f"preprocessing_share must be in (0, 1), got {preprocessing_share}"
+            )
         if not 0 < selection_delta_share < 1:
             raise InvalidArgument(
                 f"selection_delta_share must be in (0, 1), got {selection_delta_share}"
             )
         self.bins = int(bins)
         self.zero_point = bool(zero_point)
-        self.discovery_share = float(discovery_share)
+        self.preprocessing_share = float(preprocessing_share)
         self.selection_delta_share = float(selection_delta_share)
         self.other_label = str(other_label)
         self.require_public_bounds = bool(require_public_bounds)
@@ -93,7 +103,7 @@ class DPMarginals(Generator):
             **super().params(),
             "bins": self.bins,
             "zero_point": self.zero_point,
-            "discovery_share": self.discovery_share,
+            "preprocessing_share": self.preprocessing_share,
             "selection_delta_share": self.selection_delta_share,
             "other_label": self.other_label,
             "require_public_bounds": self.require_public_bounds,
@@ -114,7 +124,7 @@ class DPMarginals(Generator):
             schema,
             epsilon,
             delta,
-            discovery_share=self.discovery_share,
+            preprocessing_share=self.preprocessing_share,
             selection_delta_share=self.selection_delta_share,
         )
 

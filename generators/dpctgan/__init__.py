@@ -154,7 +154,8 @@ class DPCTGAN(Generator):
         split = split_budget(epsilon, delta, self.preprocessing_share)
         spends = []
         if self.preprocessing_share > 0:
-            spends.append(Spend("preprocessing", split.pre_epsilon, split.pre_delta, "zcdp-gaussian"))
+            spends.append(Spend("preprocessing", split.preprocessing_epsilon,
+                                split.preprocessing_delta, "zcdp-gaussian"))
         else:
             self._refuse_if_undeclared(schema)
         spends.append(Spend("training", split.train_epsilon, split.train_delta, f"dp-sgd/{self.accountant}"))
@@ -182,8 +183,8 @@ class DPCTGAN(Generator):
             self._refuse_if_undeclared(schema)
             return _Preprocessed(build_layout(None, schema, None, cfg), 0.0, 0.0)
         _, selections = count_measurements(schema)
-        budget = ZCDPBudget(split.pre_epsilon, split.pre_delta,
-                            selection_delta=split.pre_delta / 2 if selections else 0.0)
+        budget = ZCDPBudget(split.preprocessing_epsilon, split.preprocessing_delta,
+                            selection_delta=split.preprocessing_delta / 2 if selections else 0.0)
         measurer: Measurer = DPMeasurer(budget, schema, rng)
         layout = build_layout(table, schema, measurer, cfg)
         eps, dlt = budget.spent()

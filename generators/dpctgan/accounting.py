@@ -30,8 +30,8 @@ EPSILON_TOLERANCE = 0.01
 class PreprocessingTrainingSplit:
     """The (ε, δ) target split by basic composition: preprocessing's part and DP-SGD's part."""
 
-    pre_epsilon: float
-    pre_delta: float
+    preprocessing_epsilon: float
+    preprocessing_delta: float
     train_epsilon: float
     train_delta: float
 

@@ -280,7 +280,7 @@ def test_delta_at_or_above_one_over_n_is_refused(
 
 @pytest.mark.parametrize(
     "params",
-    [{"bins": 1}, {"discovery_share": 0.0}, {"selection_delta_share": 1.0}, {"epsilon": -1.0}],
+    [{"bins": 1}, {"preprocessing_share": 0.0}, {"selection_delta_share": 1.0}, {"epsilon": -1.0}],
 )
 def test_bad_hyper_parameters_are_refused(params: dict[str, float]) -> None:
     with pytest.raises(InvalidArgument):

@@ -49,7 +49,7 @@ def test_dpctgan_asks_the_rule() -> None:
 
 
 def test_dp_marginals_asks_the_rule() -> None:
-    alloc = allocate(SCHEMA, 1.0, 1e-6, discovery_share=0.25, selection_delta_share=0.5)
+    alloc = allocate(SCHEMA, 1.0, 1e-6, preprocessing_share=0.25, selection_delta_share=0.5)
     bounds = {s.column for s in alloc.steps if s.purpose == "bounds"}
     categories = {s.column for s in alloc.steps if s.purpose == "categories"}
     assert bounds == {"age", "seen"}
@@ -57,7 +57,7 @@ def test_dp_marginals_asks_the_rule() -> None:
 
 
 def test_aim_asks_the_rule() -> None:
-    split = aim_split(SCHEMA, 1.0, 1e-6, prep_share=0.05)
+    split = aim_split(SCHEMA, 1.0, 1e-6, preprocessing_share=0.05)
     assert set(split.delta_column) == {"city"}  # only undeclared categories are selected
     # every number gets a histogram; of the rest, only the undeclared category set costs ρ
     assert set(split.rho_column) == {"age", "income", "seen", "day", "city"}

@@ -79,8 +79,8 @@ def test_plan_splits_the_whole_target_and_no_more(epsilon: float, share: float) 
 
 def test_split_budget_adds_up() -> None:
     s = split_budget(3.0, 1e-6, 0.2)
-    assert s.pre_epsilon + s.train_epsilon == pytest.approx(3.0)
-    assert s.pre_delta + s.train_delta == pytest.approx(1e-6)
+    assert s.preprocessing_epsilon + s.train_epsilon == pytest.approx(3.0)
+    assert s.preprocessing_delta + s.train_delta == pytest.approx(1e-6)
     with pytest.raises(PrivacyError):
         split_budget(3.0, 1e-6, 1.0)
 
