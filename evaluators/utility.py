@@ -13,10 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from evaluators.encoding import Encoder
-from evaluators.fidelity import continuous_values
-from evaluators.inputs import CONTINUOUS, Inputs
-from evaluators.models import (
+from evaluators.classifiers import (
     Features,
     fit_ridge,
     fit_softmax,
@@ -24,6 +21,9 @@ from evaluators.models import (
     predict_proba,
     predict_ridge,
 )
+from evaluators.encoding import Encoder
+from evaluators.fidelity import continuous_values
+from evaluators.inputs import CONTINUOUS, Inputs
 from evaluators.stats import Estimate, auc
 from synth.base.errors import InvalidArgument
 

@@ -1,4 +1,4 @@
-"""Small, seeded models for ML efficacy and detection: softmax, ridge regression, a tiny MLP.
+"""Small, seeded classifiers (and a ridge regressor) for ML efficacy and detection: softmax, ridge, a tiny MLP.
 
 Why not scikit-learn: it is not a runtime dependency of synth. A linear model
 over one-hot categories, z-scored numbers and one-hot quantile bins of each
