@@ -13,8 +13,10 @@ from typing import Any
 
 from evaluators.attacks import AttackResult
 from evaluators.fidelity import Fidelity
+from evaluators.report.html import render
 from evaluators.risk import DistanceRisk, ExactMatches, MembershipInference
 from evaluators.utility import Detection, Efficacy
+from synth.base.atomic import write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -103,14 +105,11 @@ class EvaluationResult:
         return _clean(out)
 
     def report_html(self) -> str:
-        from evaluators.report.html import render
-
+        """The self-contained HTML report of these scores (`evaluators.report.html`)."""
         return render(self)
 
     def write_report(self, path: str) -> None:
         """Write the self-contained HTML report atomically (a crash leaves no half file)."""
-        from synth.base.atomic import write_bytes_atomic
-
         write_bytes_atomic(path, self.report_html().encode("utf-8"))
 
 

@@ -1,21 +1,90 @@
-"""Render an `EvaluationResult` as one self-contained HTML page for the source's owner.
+"""Render an evaluation's scores as one self-contained HTML page for the source's owner.
 
 No script, no external stylesheet, font or image: charts are inline SVG, so
 the file opens offline and can be archived as is. It shows aggregates of the
 real data (histograms), so it is for the owner, never for consumers.
+
+The report reads plain data of the shape `ReportData` declares (an
+`evaluators.result.EvaluationResult` has it) and never imports the result
+module: the result calls the report, not the other way round.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from evaluators.attacks import AttackResult
+from evaluators.fidelity import Fidelity
 from evaluators.report import svg
+from evaluators.risk import DistanceRisk, ExactMatches, MembershipInference
+from evaluators.utility import Detection, Efficacy
 
-if TYPE_CHECKING:
-    from evaluators.result import ColumnDistribution, EvaluationResult
+
+class ReportColumn(Protocol):
+    """One column's histogram (or top categories) in both tables."""
+
+    @property
+    def column(self) -> str: ...
+    @property
+    def continuous(self) -> bool: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def real(self) -> tuple[float, ...]: ...
+    @property
+    def synthetic(self) -> tuple[float, ...]: ...
+    @property
+    def edges(self) -> tuple[float, ...]: ...
+    @property
+    def null_real(self) -> float: ...
+    @property
+    def null_synthetic(self) -> float: ...
+    @property
+    def datetime(self) -> bool: ...
+
+
+class ReportFlag(Protocol):
+    """One risk check of the verdict."""
+
+    @property
+    def metric(self) -> str: ...
+    @property
+    def flagged(self) -> bool: ...
+
+
+class ReportData(Protocol):
+    """Everything the report shows: sizes, scores (None when not computed), histograms, flags."""
+
+    @property
+    def n_synthetic(self) -> int: ...
+    @property
+    def n_train(self) -> int: ...
+    @property
+    def n_holdout(self) -> int: ...
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+    @property
+    def fidelity(self) -> Fidelity | None: ...
+    @property
+    def efficacy(self) -> Efficacy | None: ...
+    @property
+    def detection(self) -> Detection | None: ...
+    @property
+    def exact_matches(self) -> ExactMatches | None: ...
+    @property
+    def distance(self) -> DistanceRisk | None: ...
+    @property
+    def membership(self) -> MembershipInference | None: ...
+    @property
+    def attacks(self) -> Sequence[AttackResult]: ...
+    @property
+    def distributions(self) -> Sequence[ReportColumn]: ...
+    @property
+    def flags(self) -> Sequence[ReportFlag]: ...
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#222;background:#f6f7f9}
@@ -79,7 +148,7 @@ def _num(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
-def _verdict(ev: EvaluationResult) -> str:
+def _verdict(ev: ReportData) -> str:
     cards = []
     flagged = [f for f in ev.flags if f.flagged]
     cls = "bad" if flagged else "ok"
@@ -106,7 +175,7 @@ def _verdict(ev: EvaluationResult) -> str:
     return '<section class="verdict">' + "".join(cards) + "</section>"
 
 
-def _risk_table(ev: EvaluationResult) -> str:
+def _risk_table(ev: ReportData) -> str:
     rows = []
     em = ev.exact_matches
     if em is not None:
@@ -155,7 +224,7 @@ def _risk_table(ev: EvaluationResult) -> str:
     return "".join(out)
 
 
-def _fidelity(ev: EvaluationResult) -> str:
+def _fidelity(ev: ReportData) -> str:
     f = ev.fidelity
     out = []
     if f is not None:
@@ -191,13 +260,13 @@ def _fidelity(ev: EvaluationResult) -> str:
     return "".join(out)
 
 
-def _last_edge(d: ColumnDistribution) -> str:
+def _last_edge(d: ReportColumn) -> str:
     if d.datetime:
         return datetime.fromtimestamp(d.edges[-1] / 1e9, tz=UTC).strftime("%Y-%m-%d")
     return f"{d.edges[-1]:.4g}"
 
 
-def _utility(ev: EvaluationResult) -> str:
+def _utility(ev: ReportData) -> str:
     out = []
     if ev.efficacy is not None:
         e = ev.efficacy
@@ -216,7 +285,7 @@ def _utility(ev: EvaluationResult) -> str:
     return "".join(out)
 
 
-def render(ev: EvaluationResult) -> str:
+def render(ev: ReportData) -> str:
     sizes = (f"{ev.n_synthetic:,} synthetic rows · {ev.n_train:,} training rows · "
              f"{ev.n_holdout:,} holdout rows · {len(ev.columns)} columns scored")
     body = [
