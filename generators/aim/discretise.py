@@ -217,6 +217,44 @@ def _split(lo: float, hi: float, integer: bool, bins: int) -> np.ndarray:
     return np.linspace(lo, hi, bins + 1)
 
 
+def _bins_to_split(
+    edges: np.ndarray, mass: np.ndarray, integer: bool, sigma: float, bins: int
+) -> list[tuple[int, np.ndarray]]:
+    """(bin, its sub-bin edges) for each bin the next level measures: from noisy counts only.
+
+    A bin is split only where its sub-bins would average more than 2σ: below
+    that the next level measures mostly noise. Atoms and single integers stay.
+    """
+    return [
+        (j, sub)
+        for j in range(len(edges) - 1)
+        if ((edges[j + 1] - edges[j] > 1.0) if integer else not _is_atom(edges[j], edges[j + 1]))
+        for sub in [_split(float(edges[j]), float(edges[j + 1]), integer, bins)]
+        if mass[j] > 2.0 * sigma * (len(sub) - 1)
+    ]
+
+
+def _spread(
+    edges: np.ndarray, mass: np.ndarray, split: list[tuple[int, np.ndarray]], noisy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each split bin replaced by its sub-bins, its mass shared by their (thresholded) noisy counts."""
+    new_e: list[np.ndarray] = []
+    new_m: list[np.ndarray] = []
+    subs = dict(split)
+    at = 0
+    for j in range(len(edges) - 1):
+        if j in subs:
+            sub = subs[j]
+            c = noisy[at : at + len(sub) - 1]
+            at += len(sub) - 1
+            new_e.append(sub[:-1])
+            new_m.append(mass[j] * (c / c.sum() if c.sum() > 0 else np.full(len(c), 1.0 / len(c))))
+        else:
+            new_e.append(edges[j : j + 1])
+            new_m.append(mass[j : j + 1])
+    return np.concatenate([*new_e, edges[-1:]]), np.concatenate(new_m)
+
+
 def _tree_histogram(
     v: np.ndarray,
     bounds: Bounds,
@@ -247,42 +285,15 @@ def _tree_histogram(
     if mass.sum() <= 0:
         mass = np.clip(noisy, 0.0, None)
     for _ in range(levels - 1):
-        where = digitize(v, edges)
-        # Split a bin only where its sub-bins would average more than 2σ: below
-        # that the next level measures mostly noise.
-        split = [
-            (j, sub)
-            for j in range(len(edges) - 1)
-            if (
-                (edges[j + 1] - edges[j] > 1.0) if integer else not _is_atom(edges[j], edges[j + 1])
-            )
-            for sub in [_split(float(edges[j]), float(edges[j + 1]), integer, bins)]
-            if mass[j] > 2.0 * sigma * (len(sub) - 1)
-        ]
+        split = _bins_to_split(edges, mass, integer, sigma, bins)
         if not split:
             break
+        where = digitize(v, edges)
         counts = np.concatenate(
             [np.bincount(digitize(v[where == j], s), minlength=len(s) - 1) for j, s in split]
         )
         noisy = noisy_counts(counts, rho_level, rng)
-        noisy = np.where(noisy > 2.0 * sigma, noisy, 0.0)
-        new_e: list[np.ndarray] = []
-        new_m: list[np.ndarray] = []
-        subs = dict(split)
-        at = 0
-        for j in range(len(edges) - 1):
-            if j in subs:
-                sub = subs[j]
-                c = noisy[at : at + len(sub) - 1]
-                at += len(sub) - 1
-                new_e.append(sub[:-1])
-                new_m.append(
-                    mass[j] * (c / c.sum() if c.sum() > 0 else np.full(len(c), 1.0 / len(c)))
-                )
-            else:
-                new_e.append(edges[j : j + 1])
-                new_m.append(mass[j : j + 1])
-        edges, mass = np.concatenate([*new_e, edges[-1:]]), np.concatenate(new_m)
+        edges, mass = _spread(edges, mass, split, np.where(noisy > 2.0 * sigma, noisy, 0.0))
     return edges, mass
 
 

@@ -168,34 +168,7 @@ class AIM(Generator):
         progress(Progress("discretise", 0.0, 0.0, f"discretising {len(cols)} columns"))
         coders, codes = self.discretise(table, schema, split, budget, rng)
         sizes = [c.size for c in coders]
-
-        cache: dict[float, float] = {}
-
-        def spent() -> float:
-            """ε spent so far (a bisection: cached per ρ)."""
-            rho = budget.rho_spent
-            if rho not in cache:
-                cache[rho] = budget.spent()[0]
-            return cache[rho]
-
-        done = [0.0]  # fraction of the rounds' budget spent so far
-
-        def on_round(t: int, used: float, rho: float, clique: tuple[int, ...], cells: int) -> None:
-            names = ", ".join(coders[a].name for a in clique)
-            done[0] = min(used / rho, 1.0) * 0.95
-            progress(
-                Progress(
-                    "rounds",
-                    done[0],
-                    spent(),
-                    f"round {t}: measured ({names})",
-                    {"round": float(t), "model_cells": float(cells)},
-                )
-            )
-
-        def check(_: int) -> None:
-            progress(Progress("estimate", done[0], spent(), "fitting the graphical model"))
-
+        report = _RoundsProgress(progress, budget, coders)
         settings = AIMSettings(
             rounds=self.rounds,
             max_model_cells=self.max_model_cells,
@@ -206,7 +179,14 @@ class AIM(Generator):
             settle=self.settle,
         )
         model, measurements, t = run_aim(
-            codes, sizes, budget, split.rho_rounds, rng, settings, on_round=on_round, check=check
+            codes,
+            sizes,
+            budget,
+            split.rho_rounds,
+            rng,
+            settings,
+            on_round=report.on_round,
+            check=report.check,
         )
         self.coders, self.model, self.rounds_run = coders, model, t
         eps, dlt = budget.spent()
@@ -303,3 +283,37 @@ class AIM(Generator):
         self.model = GraphicalModel(config["sizes"], tree, marginals, config["total"])
         self.coders = [ColumnCoder.from_json(c, arrays) for c in config["coders"]]
         self.rounds_run = int(config["rounds_run"])
+
+
+class _RoundsProgress:
+    """AIM's progress reports: the share of the rounds' ρ spent so far, and ε so far."""
+
+    def __init__(self, progress: ProgressFn, budget: ZCDPBudget, coders: list[ColumnCoder]) -> None:
+        self.progress = progress
+        self.budget = budget
+        self.coders = coders
+        self.done = 0.0  # fraction of the rounds' budget spent so far
+        self._epsilon: dict[float, float] = {}
+
+    def spent(self) -> float:
+        """ε spent so far (a bisection: cached per ρ)."""
+        rho = self.budget.rho_spent
+        if rho not in self._epsilon:
+            self._epsilon[rho] = self.budget.spent()[0]
+        return self._epsilon[rho]
+
+    def on_round(self, t: int, used: float, rho: float, clique: tuple[int, ...], cells: int) -> None:
+        names = ", ".join(self.coders[a].name for a in clique)
+        self.done = min(used / rho, 1.0) * 0.95
+        self.progress(
+            Progress(
+                "rounds",
+                self.done,
+                self.spent(),
+                f"round {t}: measured ({names})",
+                {"round": float(t), "model_cells": float(cells)},
+            )
+        )
+
+    def check(self, _: int) -> None:
+        self.progress(Progress("estimate", self.done, self.spent(), "fitting the graphical model"))

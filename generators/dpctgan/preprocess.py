@@ -136,7 +136,13 @@ def _numerical(
         eq = np.linspace(lower, upper, cfg.n_modes + 1)
         return NumericalSpec(col.name, lower, upper, integer, tuple(map(float, (eq[:-1] + eq[1:]) / 2)),
                              tuple(map(float, np.diff(eq) / 2)), col.nullable)  # freq: uniform
-    # one histogram: [null?] [== lower] [fine interior bins] [== upper]; one row, one bin
+    noisy = _mode_histogram(col, values, lower, upper, m, cfg)
+    return _quantile_modes(col, lower, upper, noisy, cfg)
+
+
+def _mode_histogram(col: ColumnSchema, values: np.ndarray, lower: float, upper: float,
+                    m: Measurer, cfg: ModeConfig) -> np.ndarray:
+    """One measured histogram: [null?] [== lower] [fine interior bins] [== upper]; one row, one bin."""
     fine = np.linspace(lower, upper, cfg.fine_bins + 1)
     null = np.isnan(values)
     x = np.clip(values[~null], lower, upper)
@@ -147,7 +153,13 @@ def _numerical(
         [null.sum()] if col.nullable else [],
         [at_lo.sum()], np.bincount(idx, minlength=cfg.fine_bins), [at_hi.sum()],
     ])
-    noisy = np.clip(m.histogram(counts, f"{col.name}: mode histogram"), 0.0, None)
+    return np.clip(m.histogram(counts, f"{col.name}: mode histogram"), 0.0, None)
+
+
+def _quantile_modes(col: ColumnSchema, lower: float, upper: float, noisy: np.ndarray,
+                    cfg: ModeConfig) -> NumericalSpec:
+    """Modes from the measured histogram: point masses at heavy bounds, the rest cut at quantiles."""
+    fine = np.linspace(lower, upper, cfg.fine_bins + 1)
     body = noisy[1:] if col.nullable else noisy
     total = max(body.sum(), 1.0)
     point_lo, inner_counts, point_hi = body[0], body[1:-1], body[-1]
@@ -182,7 +194,7 @@ def _numerical(
         mass += list(inner_mass)
     if col.nullable:
         mass.append(noisy[0])
-    return NumericalSpec(col.name, lower, upper, integer, tuple(centers), tuple(halves),
+    return NumericalSpec(col.name, lower, upper, col.is_integer, tuple(centers), tuple(halves),
                          col.nullable, _freq(np.asarray(mass)))
 
 
