@@ -167,6 +167,10 @@ def mirror_descent(
     more than `settle` times its whole move in this fit. AIM's σ-halving test
     reads that move, so a refit stopped early would understate it.
     `check(t)` is called every block (the caller raises there to cancel).
+
+    It is long because it is one optimisation loop: the step size, the warm
+    start and the three closures (marginals, loss, watched projection) share the
+    cliques and the junction tree it builds; apart, they would pass that state around.
     """
     cliques = maximal([m.clique for m in measurements])
     tree = junction_tree(len(sizes), cliques, sizes)

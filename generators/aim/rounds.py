@@ -69,7 +69,12 @@ def run_aim(
     on_round: RoundFn,
     check: Callable[[int], None],
 ) -> tuple[GraphicalModel, list[NoisyMarginal], int]:
-    """Spend exactly `rho` of `budget` on AIM's rounds; return (model, measurements, rounds run)."""
+    """Spend exactly `rho` of `budget` on AIM's rounds; return (model, measurements, rounds run).
+
+    It is long because it is one algorithm, the paper's Algorithm 2: every round
+    reads and anneals the same σ, ε and ρ used, so its steps stay together and
+    can be checked against the paper line by line.
+    """
     n, d = codes.shape
     total = float(n)  # the row count is public
     cands = workload_candidates(sizes, settings.workload_max_cells)
