@@ -261,19 +261,7 @@ def evaluate(
     if unknown:
         raise InvalidArgument(f"unknown metrics {unknown}; known are {list(STEPS)}")
     ctx = _Context(inputs, target, opts, root, progress)
-    seconds: dict[str, float] = {}
-    children = root.spawn(len(STEPS))
-    for (name, step), child in zip(STEPS.items(), children, strict=True):
-        if name not in chosen:
-            continue
-        if progress is not None:
-            progress(name, 0.0)
-        ctx.rng = child
-        t0 = time.perf_counter()
-        step(ctx)
-        seconds[name] = time.perf_counter() - t0
-        if progress is not None:
-            progress(name, 1.0)
+    seconds = _run_steps(ctx, chosen, root)
     r = ctx.results
     assert inputs.holdout is not None
     return EvaluationResult(
@@ -293,6 +281,28 @@ def evaluate(
         options={**asdict(opts), "metrics": list(chosen), "target": target},
         seconds=seconds,
     )
+
+
+def _run_steps(ctx: _Context, chosen: tuple[str, ...], root: np.random.Generator) -> dict[str, float]:
+    """Run the chosen steps in the registry's order; return each one's seconds.
+
+    Every registered step gets its own child stream of `root`, chosen or not,
+    so a step's numbers do not depend on which other steps ran.
+    """
+    seconds: dict[str, float] = {}
+    children = root.spawn(len(STEPS))
+    for (name, step), child in zip(STEPS.items(), children, strict=True):
+        if name not in chosen:
+            continue
+        if ctx.progress is not None:
+            ctx.progress(name, 0.0)
+        ctx.rng = child
+        t0 = time.perf_counter()
+        step(ctx)
+        seconds[name] = time.perf_counter() - t0
+        if ctx.progress is not None:
+            ctx.progress(name, 1.0)
+    return seconds
 
 
 def _flags(r: dict[str, Any], o: EvaluateOptions) -> list[Flag]:
