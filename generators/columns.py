@@ -59,7 +59,7 @@ def unmodelled_columns(
     return out
 
 
-def to_arrow(values: pa.Array | np.ndarray, col: ColumnSchema) -> pa.Array:
+def cast_column(values: pa.Array | np.ndarray, col: ColumnSchema) -> pa.Array:
     """Cast a sampled column to its Arrow type: ints rounded, datetimes from epoch seconds."""
     t = col.dtype
     if isinstance(values, pa.ChunkedArray):
@@ -90,7 +90,7 @@ def to_arrow(values: pa.Array | np.ndarray, col: ColumnSchema) -> pa.Array:
 def cast_columns(
     cols: Mapping[str, pa.Array | np.ndarray], schema: TableSchema, arrow_schema: pa.Schema
 ) -> pa.RecordBatch:
-    arrays = [to_arrow(cols[c.name], c) for c in schema.columns]
+    arrays = [cast_column(cols[c.name], c) for c in schema.columns]
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 

@@ -24,7 +24,12 @@ import pyarrow as pa
 import torch
 
 from generators.base import Generator, PrivacyReport
-from generators.dpctgan.accounting import AccountantName, calibrate, plan_steps, split_budget
+from generators.dpctgan.accounting import (
+    AccountantName,
+    calibrate_noise,
+    plan_steps,
+    split_budget,
+)
 from generators.dpctgan.checkpoint import load_checkpoint, save_checkpoint
 from generators.dpctgan.layout import Layout
 from generators.dpctgan.networks import GeneratorNet, SpanIndex, draw
@@ -197,7 +202,7 @@ class DPCTGAN(Generator):
             delta = self.resolved_delta(n_rows)
             assert delta is not None
             split = split_budget(self.epsilon, delta, self.preprocessing_share)
-            sigma = calibrate(split.train_epsilon, split.train_delta, plan, self.accountant)
+            sigma = calibrate_noise(split.train_epsilon, split.train_delta, plan, self.accountant)
             train_delta = split.train_delta
         cfg = TrainConfig(
             plan=plan, batch_size=self.batch_size, embedding_dim=self.embedding_dim,

@@ -77,7 +77,9 @@ def epsilon_of(history: list[tuple[float, float, int]], delta: float, accountant
         return float(acc.get_epsilon(delta=delta))
 
 
-def calibrate(epsilon: float, delta: float, plan: StepPlan, accountant: AccountantName) -> float:
+def calibrate_noise(
+    epsilon: float, delta: float, plan: StepPlan, accountant: AccountantName
+) -> float:
     """The smallest σ Opacus finds whose ε after `plan.steps` steps is ≤ epsilon."""
     if plan.steps <= 0:
         raise PrivacyError("DP training needs at least one step")

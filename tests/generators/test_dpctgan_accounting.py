@@ -13,7 +13,7 @@ from generators.dpctgan import DPCTGAN
 from generators.dpctgan.accounting import (
     StepPlan,
     accountant_state,
-    calibrate,
+    calibrate_noise,
     epsilon_of,
     load_accountant,
     new_accountant,
@@ -44,7 +44,7 @@ def test_epsilon_matches_opacus_pinned_values(name: str, steps: int, pinned: flo
 @pytest.mark.parametrize(("name", "pinned"), [("rdp", 1.3562), ("prv", 1.2915)])
 def test_noise_multiplier_matches_opacus_pinned_values(name: str, pinned: float) -> None:
     # opacus test_get_noise_multiplier_{rdp,prv}_steps: ε=8, δ=1e-5, q=0.04, 2000 steps.
-    sigma = calibrate(8.0, 1e-5, StepPlan(0.04, 2000, 1), name)  # type: ignore[arg-type]
+    sigma = calibrate_noise(8.0, 1e-5, StepPlan(0.04, 2000, 1), name)  # type: ignore[arg-type]
     assert sigma == pytest.approx(pinned, abs=1e-4)
 
 
@@ -58,7 +58,7 @@ def test_noise_multiplier_matches_opacus_pinned_values(name: str, pinned: float)
 def test_spent_epsilon_never_exceeds_target(epsilon: float, n: int, batch: int, epochs: int) -> None:
     delta = 1.0 / (10 * n)
     plan = plan_steps(n, batch, epochs)
-    sigma = calibrate(epsilon, delta, plan, "rdp")
+    sigma = calibrate_noise(epsilon, delta, plan, "rdp")
     acc = new_accountant("rdp")
     for _ in range(plan.steps):  # step by step, as the trainer does
         acc.step(noise_multiplier=sigma, sample_rate=plan.sample_rate)
