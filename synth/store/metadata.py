@@ -3,6 +3,10 @@
 SQLite runs in WAL mode and every transaction starts with BEGIN IMMEDIATE, so
 a read-check-write (the budget charge) is serialised across threads and
 processes; on PostgreSQL the same code takes a row lock (SELECT ... FOR UPDATE).
+
+The store upgrades the schema to the newest migration on start-up (one server at
+a time; a database from before migrations is recognised): see
+synth.store.migrations.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-from synth.store.sqltables import metadata
+from synth.store.migrations import upgrade
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -48,7 +52,7 @@ class MetadataStore:
             if url.startswith("sqlite")
             else create_engine(url, pool_pre_ping=True)
         )
-        metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     @property
     def is_sqlite(self) -> bool:

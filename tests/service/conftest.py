@@ -11,15 +11,22 @@ import pytest
 from synth.client import Client
 from synth.core.config import ServiceConfig
 from synth.server import RunningServer, start_server
+from tests.service.database import fresh_database
 from tests.service.fixtures import csv_bytes
 from tests.service.stubs import Stubs
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One server per test module (starting one costs about a second)."""
-    with start_server(tmp_path_factory.mktemp("synth-data"), port=0) as running:
-        yield running
+    """One server per test module (starting one costs about a second).
+
+    On a database of its own when SYNTH_TEST_DATABASE_URL names a PostgreSQL server.
+    """
+    folder = tmp_path_factory.mktemp("synth-data")
+    with fresh_database() as url:
+        config = ServiceConfig(data_dir=folder, database_url=url)
+        with start_server(folder, port=0, config=config) as running:
+            yield running
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +51,15 @@ def data_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fresh_server(data_folder: Path) -> Iterator[RunningServer]:
-    """A server of its own over an empty data folder (tests look inside the folder)."""
-    config = ServiceConfig(data_dir=data_folder, max_source_bytes=64 << 20)
-    running = start_server(data_folder, port=0, config=config)
-    yield running
-    running.stop(grace=0)
+    """A server of its own over an empty data folder (tests look inside the folder).
+
+    On a database of its own when SYNTH_TEST_DATABASE_URL names a PostgreSQL server.
+    """
+    with fresh_database() as url:
+        config = ServiceConfig(data_dir=data_folder, max_source_bytes=64 << 20, database_url=url)
+        running = start_server(data_folder, port=0, config=config)
+        yield running
+        running.stop(grace=0)
 
 
 @pytest.fixture

@@ -1,0 +1,139 @@
+"""The metadata schema as synth made it before migrations, frozen.
+
+A copy of synth/store/sqltables.py at the commit before Alembic came in
+(da401b0), when `MetadataStore` made the tables with `metadata.create_all`.
+The migration tests build such a database with it and check that the first
+revision is exactly this schema. Never edit it: later schema changes go in
+sqltables.py and a new revision.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", String(63), primary_key=True),
+    Column("display_name", Text, nullable=False, default=""),
+    Column("fingerprint", String(80), nullable=False),
+    Column("schema_json", Text, nullable=False),
+    Column("schema_version", Integer, nullable=False, default=1),
+    Column("row_count", Integer, nullable=False),
+    Column("train_rows", Integer, nullable=False),
+    Column("holdout_rows", Integer, nullable=False),
+    Column("holdout_fraction", Float, nullable=False),
+    Column("split_seed", Integer, nullable=False),
+    Column("epsilon_cap", Float, nullable=False),
+    Column("delta_cap", Float, nullable=False),
+    Column("allow_non_private", Boolean, nullable=False, default=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("create_time", Float, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("source_id", String(63), nullable=False, index=True),
+    Column("job_id", String(32), nullable=False, index=True),
+    Column("model_id", String(32), nullable=False, default=""),
+    Column("purpose", String(64), nullable=False),
+    Column("mechanism", String(64), nullable=False),
+    Column("epsilon", Float, nullable=False),
+    Column("delta", Float, nullable=False),
+    Column("refunded", Boolean, nullable=False, default=False),
+    Column("create_time", Float, nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("source_id", String(63), nullable=False, index=True),
+    Column("source_fingerprint", String(80), nullable=False),
+    Column("generator", String(64), nullable=False),
+    Column("generator_version", String(32), nullable=False),
+    Column("params_json", Text, nullable=False),
+    Column("epsilon", Float, nullable=True),
+    Column("delta", Float, nullable=True),
+    Column("accountant", String(64), nullable=False),
+    Column("spends_json", Text, nullable=False),
+    Column("details_json", Text, nullable=False),
+    Column("train_rows", Integer, nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("display_name", Text, nullable=False, default=""),
+    Column("artifact", Text, nullable=False),
+    Column("create_time", Float, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", String(32), nullable=False, index=True),
+    Column("source_id", String(63), nullable=False, index=True),
+    Column("rows", Integer, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("lineage_json", Text, nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("display_name", Text, nullable=False, default=""),
+    Column("artifact", Text, nullable=False),
+    Column("create_time", Float, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("target", String(128), nullable=False, index=True),
+    Column("request_json", Text, nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("idempotency_key", String(128), nullable=True),
+    Column("result", String(128), nullable=False, default=""),
+    Column("phase", String(64), nullable=False, default=""),
+    Column("fraction", Float, nullable=False, default=0.0),
+    Column("epsilon_spent", Float, nullable=False, default=0.0),
+    Column("message", Text, nullable=False, default=""),
+    Column("metrics_json", Text, nullable=False, default="{}"),
+    Column("error_code", String(32), nullable=False, default=""),
+    Column("error_reason", String(64), nullable=False, default=""),
+    Column("error_message", Text, nullable=False, default=""),
+    Column("touched_data", Boolean, nullable=False, default=False),
+    Column("create_time", Float, nullable=False),
+    Column("start_time", Float, nullable=True),
+    Column("end_time", Float, nullable=True),
+    UniqueConstraint("kind", "idempotency_key", name="uq_jobs_idempotency"),
+)
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", String(32), nullable=False, index=True),
+    Column("model_id", String(32), nullable=False),
+    Column("source_id", String(63), nullable=False, index=True),
+    Column("target", String(256), nullable=False, default=""),
+    Column("flagged", Boolean, nullable=False),
+    Column("scores_json", Text, nullable=False),
+    Column("artifact", Text, nullable=False),
+    Column("report_size", Integer, nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("create_time", Float, nullable=False),
+)
