@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # `make install CONSTRAINTS=` lets pip choose, e.g. a CUDA build on a GPU machine.
 CONSTRAINTS ?= -c constraints/dev.txt
 
-.PHONY: install demo test test-slow lint protos bench clean
+.PHONY: install demo test test-slow test-postgres lint protos bench clean
 
 $(BIN)/synth: pyproject.toml constraints/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: install
 # pytest exits 5 when no test is marked slow: that is not a failure.
 test-slow: install
 	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
+
+# The service and migration tests against PostgreSQL: a throwaway cluster on a
+# Unix socket, a fresh database per server (needs the server binaries, e.g.
+# Debian's `apt-get install postgresql`).
+test-postgres: install
+	bash scripts/with-postgres.sh $(BIN)/pytest tests/service tests/store
 
 lint: install
 	$(BIN)/ruff check .
