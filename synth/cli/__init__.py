@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from synth.base.errors import InvalidArgument, SynthError
-from synth.cli.commands import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
+from synth.cli.commands import DEMO_SAMPLE, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from synth.cli.parser import build_parser
 
-__all__ = ["build_parser", "main"]
+__all__ = ["DEMO_SAMPLE", "build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

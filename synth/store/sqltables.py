@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -28,11 +29,11 @@ sources = Table(
     Column("train_rows", Integer, nullable=False),
     Column("holdout_rows", Integer, nullable=False),
     Column("holdout_fraction", Float, nullable=False),
-    Column("split_seed", Integer, nullable=False),
+    Column("split_seed", BigInteger, nullable=False),
     Column("epsilon_cap", Float, nullable=False),
     Column("delta_cap", Float, nullable=False),
     Column("allow_non_private", Boolean, nullable=False, default=False),
-    Column("size_bytes", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
     Column("create_time", Float, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
 )
@@ -80,8 +81,8 @@ datasets = Table(
     Column("model_id", String(32), nullable=False, index=True),
     Column("source_id", String(63), nullable=False, index=True),
     Column("rows", Integer, nullable=False),
-    Column("seed", Integer, nullable=False),
-    Column("size_bytes", Integer, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
     Column("lineage_json", Text, nullable=False),
     Column("job_id", String(32), nullable=False),
     Column("display_name", Text, nullable=False, default=""),
