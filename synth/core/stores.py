@@ -18,6 +18,7 @@ from synth.store.jobs import JobStore
 from synth.store.ledger import Ledger
 from synth.store.metadata import MetadataStore
 from synth.store.models import ModelRows
+from synth.store.secret import load_or_create_secret
 from synth.store.sources import SourceRows
 
 
@@ -33,6 +34,8 @@ class Stores:
     models: ModelRows
     datasets: DatasetRows
     evaluations: EvaluationRows
+    #: The server secret (synth.store.secret): keys DP randomness and fingerprints.
+    secret: bytes
 
     @classmethod
     def open(cls, config: ServiceConfig, executor_workers: int | None = None) -> Stores:
@@ -54,4 +57,5 @@ class Stores:
             models=ModelRows(meta),
             datasets=DatasetRows(meta),
             evaluations=EvaluationRows(meta),
+            secret=load_or_create_secret(config.data_dir),
         )
