@@ -85,7 +85,8 @@ def dp_bounds(
         keep = np.array([int(np.argmax(noisy))])
     lower, upper = float(_EDGES[keep[0]]), float(_EDGES[keep[-1] + 1])
     if integer:
-        lower, upper = math.floor(lower), math.ceil(upper)
+        # Floats, not Python ints: ±2^63 and 2^64 as ints overflow int64 downstream.
+        lower, upper = float(math.floor(lower)), float(math.ceil(upper))
     if upper <= lower:
         upper = lower + 1.0
     return Bounds(lower, upper)
@@ -107,8 +108,13 @@ def dp_range(
     too wide (a datetime in epoch seconds gets a 34-year range): a noisy
     equal-width histogram on the range, and the outer edges of the outermost
     bins whose noisy count passes the threshold `dp_bounds` uses. Values
-    outside [lower, upper] are clipped into the end bins.
+    outside [lower, upper] (±inf included) are clipped into the end bins.
+    The range is computed in float64 whatever the bounds' type: integer
+    extremes such as -2^63 and 2^64 do not fit one integer dtype.
     """
+    lower, upper = float(lower), float(upper)
+    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
+        return Bounds(lower, upper)  # nothing to narrow (the range is public, not data)
     edges = np.linspace(lower, upper, bins + 1)
     v = values[~np.isnan(values)]
     counts = np.bincount(digitize(v, edges), minlength=bins)
@@ -118,7 +124,7 @@ def dp_range(
         return Bounds(lower, upper)
     lo, hi = float(edges[keep[0]]), float(edges[keep[-1] + 1])
     if integer:
-        lo, hi = math.floor(lo), math.ceil(hi)
+        lo, hi = float(math.floor(lo)), float(math.ceil(hi))
     if hi <= lo:
         hi = lo + 1.0
     return Bounds(lo, hi)
