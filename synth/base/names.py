@@ -16,6 +16,15 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(6)}"
 
 
+def new_source_version() -> str:
+    """A source version id, e.g. "sv-0f3a...": random, never a function of the rows.
+
+    Models and datasets name the rows they came from by it; a content hash in
+    their place would let whoever knows all rows but one test the last offline.
+    """
+    return f"sv-{secrets.token_hex(16)}"
+
+
 def check_source_id(source_id: str) -> str:
     if not SOURCE_ID.match(source_id):
         raise InvalidArgument(

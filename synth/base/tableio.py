@@ -7,6 +7,7 @@ writing goes through `synth.base.atomic`.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import os
 from pathlib import Path
@@ -151,16 +152,31 @@ def normalize_table(table: pa.Table) -> pa.Table:
     return table.replace_schema_metadata(None).combine_chunks()
 
 
-def fingerprint(table: pa.Table) -> str:
-    """A content hash of the table, independent of the file format it arrived in."""
-    h = hashlib.sha256()
+#: How a keyed fingerprint starts: "hmac-sha256:" and 64 hex digits.
+KEYED_PREFIX = "hmac-sha256:"
+#: How an unkeyed content digest starts (never shown outside the server).
+UNKEYED_PREFIX = "sha256:"
+
+
+def fingerprint(table: pa.Table, key: bytes | None = None) -> str:
+    """A hash of the table's content, independent of the file format it arrived in.
+
+    With `key` (the server's fingerprint key): HMAC-SHA256, "hmac-sha256:<hex>".
+    Only the key's holder can compute it, so whoever knows every row but one
+    cannot test candidates for the last row against a published value. This is
+    the only form a caller may see, and only on the source itself.
+
+    Without `key`: a plain SHA-256, "sha256:<hex>", for identities that never
+    leave the server (a checkpoint's table); never show it to a caller.
+    """
+    h = hashlib.sha256() if key is None else hmac.new(key, digestmod=hashlib.sha256)
     h.update(str(table.schema.remove_metadata()).encode())
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema.remove_metadata()) as w:
         for batch in table.to_batches(max_chunksize=65536):
             w.write_batch(batch)
     h.update(sink.getvalue().to_pybytes())
-    return "sha256:" + h.hexdigest()
+    return (UNKEYED_PREFIX if key is None else KEYED_PREFIX) + h.hexdigest()
 
 
 def split_holdout(table: pa.Table, *, fraction: float, seed: int) -> tuple[pa.Table, pa.Table]:

@@ -148,6 +148,7 @@ def source_from_proto(msg: sources_pb2.Source) -> Source:
         size_bytes=msg.size_bytes,
         create_time=_time(msg.create_time),
         schema_version=msg.schema_version,
+        version_id=msg.version_id,
     )
 
 
@@ -179,7 +180,7 @@ def model_from_proto(msg: models_pb2.Model) -> Model:
         generator=msg.generator,
         epsilon=msg.epsilon if msg.HasField("epsilon") else None,
         delta=msg.delta if msg.HasField("delta") else None,
-        source_fingerprint=msg.source_fingerprint,
+        source_version=msg.source_version,
         generator_version=msg.generator_version,
         params=params_from_struct(msg.params),
         accountant=msg.accountant,

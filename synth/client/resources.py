@@ -114,6 +114,8 @@ class Source:
     size_bytes: int = 0
     create_time: datetime | None = None
     schema_version: int = 1
+    #: "sv-...": the random id models and datasets name this source's rows by.
+    version_id: str = ""
 
     @property
     def id(self) -> str:
@@ -136,7 +138,8 @@ class Model:
     generator: str
     epsilon: float | None
     delta: float | None
-    source_fingerprint: str = ""
+    #: The source version it was trained on ("sv-..."; `Source.version_id`).
+    source_version: str = ""
     generator_version: str = ""
     params: dict[str, Any] = field(default_factory=dict, hash=False)
     accountant: str = ""

@@ -35,14 +35,16 @@ class GenerateRequest:
     display_name: str = ""
 
 
-def lineage(
-    model: ModelRecord, source_fingerprint: str, dataset_id: str, rows: int, seed: int
-) -> dict[str, str]:
-    """The Parquet key-value metadata that traces a file back to its source, model and budget."""
+def lineage(model: ModelRecord, dataset_id: str, rows: int, seed: int) -> dict[str, str]:
+    """The Parquet key-value metadata that traces a file back to its source, model and budget.
+
+    The source is named by its random version id, never by a hash of its rows:
+    a released file must not let whoever knows all rows but one test the last.
+    """
     return {
         "synth.dataset": name_of("datasets", dataset_id),
         "synth.source": name_of("sources", model.source_id),
-        "synth.source_fingerprint": source_fingerprint,
+        "synth.source_version": model.source_version,
         "synth.model": name_of("models", model.id),
         "synth.generator": model.generator,
         "synth.generator_version": model.generator_version,
@@ -101,7 +103,7 @@ class GenerationService:
         rows = int(request["rows"])
         dataset_id = new_id("d")
         rel = self.stores.artifacts.dataset_file(dataset_id)
-        meta = lineage(model, model.source_fingerprint, dataset_id, rows, seed)
+        meta = lineage(model, dataset_id, rows, seed)
 
         def batches():  # type: ignore[no-untyped-def]
             done = 0

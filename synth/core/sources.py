@@ -6,6 +6,8 @@ stored parts and the metadata row appear together or not at all.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import secrets
 import time
@@ -21,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from synth.base.atomic import write_parquet_atomic
 from synth.base.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgument
 from synth.base.inference import infer_schema, merge_declarations
-from synth.base.names import check_source_id
+from synth.base.names import check_source_id, new_source_version
 from synth.base.schema import TableSchema
 from synth.base.tableio import TableFormat, fingerprint, read_table, split_holdout
 from synth.core.config import ServiceConfig
@@ -73,6 +75,11 @@ def validate_register(req: RegisterRequest, config: ServiceConfig) -> None:
         )
 
 
+def fingerprint_key(secret: bytes) -> bytes:
+    """The key of source fingerprints, derived from the server secret for this one use."""
+    return hmac.new(secret, b"synth.source_fingerprint.v1", hashlib.sha256).digest()
+
+
 def uri_to_path(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
@@ -88,6 +95,7 @@ class SourceService:
         self.config = stores.config
         self.artifacts = stores.artifacts
         self.rows = stores.sources
+        self._fingerprint_key = fingerprint_key(stores.secret)
 
     def register(
         self,
@@ -109,7 +117,7 @@ class SourceService:
         table = read_table(path, fmt=req.fmt, max_bytes=self.config.max_source_bytes)
         schema = merge_declarations(infer_schema(table), req.schema)
         schema.check_table(table)
-        fp = fingerprint(table)
+        fp = fingerprint(table, self._fingerprint_key)
         holdout = (
             self.config.default_holdout_fraction
             if req.holdout_fraction is None
@@ -163,6 +171,7 @@ class SourceService:
             allow_non_private=req.allow_non_private,
             size_bytes=size,
             create_time=time.time(),
+            version_id=new_source_version(),
         )
         try:
             with self.rows.inserting(record), self.artifacts.staged_dir(rel) as staging:

@@ -134,7 +134,7 @@ class TrainingService:
         record = ModelRecord(
             id=model_id,
             source_id=source.id,
-            source_fingerprint=source.fingerprint,
+            source_version=source.version_id,
             generator=gen.kind,
             generator_version=gen.version,
             # Never the seed itself: whoever knows it can replay the DP noise and

@@ -55,6 +55,7 @@ def source_to_pb(r: SourceRecord) -> sources_pb2.Source:
         size_bytes=r.size_bytes,
         create_time=ts(r.create_time),
         schema_version=r.schema_version,
+        version_id=r.version_id,
     )
 
 
@@ -96,7 +97,7 @@ def model_to_pb(m: ModelRecord) -> models_pb2.Model:
     pb = models_pb2.Model(
         name=name_of("models", m.id),
         source=name_of("sources", m.source_id),
-        source_fingerprint=m.source_fingerprint,
+        source_version=m.source_version,
         generator=m.generator,
         generator_version=m.generator_version,
         params=struct(m.params),

@@ -31,6 +31,8 @@ class SourceRecord:
     allow_non_private: bool
     size_bytes: int
     create_time: float
+    #: A random id ("sv-<hex>") that models and datasets name; never derived from the rows.
+    version_id: str
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> SourceRecord:
@@ -51,6 +53,7 @@ class SourceRecord:
             allow_non_private=m["allow_non_private"],
             size_bytes=m["size_bytes"],
             create_time=m["create_time"],
+            version_id=m["version_id"],
         )
 
 
@@ -106,7 +109,8 @@ def public_params(params: dict[str, Any]) -> dict[str, Any]:
 class ModelRecord:
     id: str
     source_id: str
-    source_fingerprint: str
+    #: The source's version id (`SourceRecord.version_id`), never a hash of its rows.
+    source_version: str
     generator: str
     generator_version: str
     params: dict[str, Any]

@@ -36,6 +36,8 @@ sources = Table(
     Column("size_bytes", BigInteger, nullable=False),
     Column("create_time", Float, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
+    # "sv-<hex>", random at registration: what models and datasets name (revision 0003).
+    Column("version_id", String(40), nullable=False),
 )
 
 ledger = Table(
@@ -58,7 +60,6 @@ models = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("source_id", String(63), nullable=False, index=True),
-    Column("source_fingerprint", String(80), nullable=False),
     Column("generator", String(64), nullable=False),
     Column("generator_version", String(32), nullable=False),
     Column("params_json", Text, nullable=False),
@@ -72,6 +73,8 @@ models = Table(
     Column("display_name", Text, nullable=False, default=""),
     Column("artifact", Text, nullable=False),
     Column("create_time", Float, nullable=False),
+    # The source's version id, never its fingerprint (revision 0003).
+    Column("source_version", String(40), nullable=False),
 )
 
 datasets = Table(

@@ -99,8 +99,9 @@ class Dataset(_message.Message):
     display_name: _builtins.str
     @_builtins.property
     def lineage(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """The Parquet key-value metadata: source, fingerprint, model, generator,
-        epsilon, delta, seed, synth version, creation time.
+        """The Parquet key-value metadata: source, source version ("sv-...", never
+        a hash of the rows), model, generator, epsilon, delta, seed, synth
+        version, creation time.
         """
 
     @_builtins.property

@@ -103,7 +103,6 @@ class Model(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
-    SOURCE_FINGERPRINT_FIELD_NUMBER: _builtins.int
     GENERATOR_FIELD_NUMBER: _builtins.int
     GENERATOR_VERSION_FIELD_NUMBER: _builtins.int
     PARAMS_FIELD_NUMBER: _builtins.int
@@ -116,10 +115,10 @@ class Model(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     PRIVACY_DETAILS_FIELD_NUMBER: _builtins.int
+    SOURCE_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"models/{model_id}" """
     source: _builtins.str
-    source_fingerprint: _builtins.str
     generator: _builtins.str
     generator_version: _builtins.str
     epsilon: _builtins.float
@@ -130,6 +129,10 @@ class Model(_message.Message):
     job: _builtins.str
     """The job that trained it."""
     display_name: _builtins.str
+    source_version: _builtins.str
+    """The source version the model was trained on ("sv-..."): a random id made
+    when the source was registered (Source.version_id), never a hash of its rows.
+    """
     @_builtins.property
     def params(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -145,7 +148,6 @@ class Model(_message.Message):
         *,
         name: _builtins.str = ...,
         source: _builtins.str = ...,
-        source_fingerprint: _builtins.str = ...,
         generator: _builtins.str = ...,
         generator_version: _builtins.str = ...,
         params: _struct_pb2.Struct | None = ...,
@@ -158,10 +160,11 @@ class Model(_message.Message):
         display_name: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         privacy_details: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        source_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_epsilon", b"_epsilon", "create_time", b"create_time", "delta", b"delta", "epsilon", b"epsilon", "params", b"params"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_epsilon", b"_epsilon", "accountant", b"accountant", "create_time", b"create_time", "delta", b"delta", "display_name", b"display_name", "epsilon", b"epsilon", "generator", b"generator", "generator_version", b"generator_version", "job", b"job", "name", b"name", "params", b"params", "privacy_details", b"privacy_details", "source", b"source", "source_fingerprint", b"source_fingerprint", "spends", b"spends", "train_rows", b"train_rows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_epsilon", b"_epsilon", "accountant", b"accountant", "create_time", b"create_time", "delta", b"delta", "display_name", b"display_name", "epsilon", b"epsilon", "generator", b"generator", "generator_version", b"generator_version", "job", b"job", "name", b"name", "params", b"params", "privacy_details", b"privacy_details", "source", b"source", "source_version", b"source_version", "spends", b"spends", "train_rows", b"train_rows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
     _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015

@@ -156,11 +156,18 @@ class Source(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
+    VERSION_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"sources/{source_id}" """
     display_name: _builtins.str
     fingerprint: _builtins.str
-    """sha256 of the table's content, independent of the upload format."""
+    """"hmac-sha256:<hex>": the table's content keyed by the server's secret,
+    independent of the upload format. The same server gives the same value
+    for the same rows; nobody without the secret can compute it, so it cannot
+    be used to test guesses about the rows. Shown on the source only (the
+    owner's view); models and datasets name version_id instead. Sources
+    registered before it was keyed show their old "sha256:" value.
+    """
     row_count: _builtins.int
     train_rows: _builtins.int
     holdout_rows: _builtins.int
@@ -170,6 +177,11 @@ class Source(_message.Message):
     size_bytes: _builtins.int
     schema_version: _builtins.int
     """Bumped by UpdateSchema."""
+    version_id: _builtins.str
+    """A random id made at registration ("sv-..."), never derived from the rows:
+    what models (Model.source_version) and datasets (lineage
+    "synth.source_version") name their source's rows by.
+    """
     @_builtins.property
     def schema(self) -> _schema_pb2.TableSchema: ...
     @_builtins.property
@@ -193,10 +205,11 @@ class Source(_message.Message):
         size_bytes: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         schema_version: _builtins.int = ...,
+        version_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["budget_cap", b"budget_cap", "create_time", b"create_time", "schema", b"schema"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_non_private", b"allow_non_private", "budget_cap", b"budget_cap", "create_time", b"create_time", "display_name", b"display_name", "fingerprint", b"fingerprint", "holdout_fraction", b"holdout_fraction", "holdout_rows", b"holdout_rows", "name", b"name", "row_count", b"row_count", "schema", b"schema", "schema_version", b"schema_version", "size_bytes", b"size_bytes", "split_seed", b"split_seed", "train_rows", b"train_rows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_non_private", b"allow_non_private", "budget_cap", b"budget_cap", "create_time", b"create_time", "display_name", b"display_name", "fingerprint", b"fingerprint", "holdout_fraction", b"holdout_fraction", "holdout_rows", b"holdout_rows", "name", b"name", "row_count", b"row_count", "schema", b"schema", "schema_version", b"schema_version", "size_bytes", b"size_bytes", "split_seed", b"split_seed", "train_rows", b"train_rows", "version_id", b"version_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

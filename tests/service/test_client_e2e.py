@@ -71,7 +71,8 @@ def test_quickstart_session(
     assert [p.name for p in path.parent.iterdir()] == ["adult_synth.parquet"]  # no temp left
     lineage = read_metadata(path)
     assert ds.lineage and ds.lineage.items() <= lineage.items()
-    assert {model.name, src.name, src.fingerprint, "3"} <= set(lineage.values())
+    assert {model.name, src.name, src.version_id, "3"} <= set(lineage.values())
+    assert model.source_version == src.version_id and src.fingerprint not in lineage.values()
 
     budget = client.budget(src)
     assert budget.cap == CAP

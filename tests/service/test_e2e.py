@@ -17,7 +17,8 @@ def test_register_train_generate_download(stubs: Stubs, adult_small_csv: bytes, 
     src = stubs.register("adult", adult_small_csv, epsilon=3.0, delta=1e-6, display_name="Adult")
     assert src.name == "sources/adult"
     assert src.row_count == 3000 and src.train_rows == 2400 and src.holdout_rows == 600
-    assert src.fingerprint.startswith("sha256:")
+    assert src.fingerprint.startswith("hmac-sha256:")
+    assert src.version_id.startswith("sv-")
     assert [c.name for c in src.schema.columns] == adult.column_names
 
     job = stubs.train(src.name, epsilon=1.0)
@@ -43,7 +44,8 @@ def test_register_train_generate_download(stubs: Stubs, adult_small_csv: bytes, 
     assert [f.type for f in table.schema] == [f.type for f in adult.schema]
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
     assert meta["synth.source"] == src.name
-    assert meta["synth.source_fingerprint"] == src.fingerprint
+    assert meta["synth.source_version"] == src.version_id == model.source_version
+    assert "synth.source_fingerprint" not in meta
     assert meta["synth.model"] == model.name
     assert meta["synth.generator"] == "dp_marginals"
     assert float(meta["synth.epsilon"]) == pytest.approx(model.epsilon)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -152,12 +154,20 @@ def make_main_database(url: str) -> dict[str, list[dict[str, Any]]]:
         engine.dispose()
 
 
+#: Columns of the schema before migrations that later revisions dropped (with their data
+#: moved elsewhere: see the revision's own test); `rows` leaves them out.
+DROPPED = {"models": {"source_fingerprint"}}  # 0003
+
+
 def rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the tables before migrations, in the columns every revision kept."""
     with engine.connect() as conn:
-        return {
-            name: [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
-            for name, table in main_schema.metadata.tables.items()
-        }
+        out = {}
+        for name, table in main_schema.metadata.tables.items():
+            columns = [c for c in table.columns if c.name not in DROPPED.get(name, ())]
+            query = select(*columns).order_by(table.c.id)
+            out[name] = [dict(r._mapping) for r in conn.execute(query)]
+        return out
 
 
 # ---- the revisions and the models ----------------------------------------------------
@@ -230,6 +240,54 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(url: str) -> 
         assert rows(again.engine) == before
     finally:
         again.dispose()
+
+
+def test_0003_names_sources_by_random_version_ids_instead_of_hashes(url: str) -> None:
+    """Each source gets a fresh "sv-" id, its models point at it, lineage drops the hash; and back."""
+    engine = plain_engine(url)
+    tables = main_schema.metadata.tables
+    try:
+        upgrade_to(engine, "0002")
+        with engine.begin() as conn:
+            for sid in ("a", "b"):
+                conn.execute(
+                    tables["sources"].insert().values(MAIN_ROWS["sources"] | {"id": sid, "fingerprint": f"sha256:{sid * 64}"})
+                )
+            for mid, sid in (("m1", "a"), ("m2", "a"), ("m3", "b"), ("m4", "gone")):
+                conn.execute(
+                    tables["models"].insert().values(MAIN_ROWS["models"] | {"id": mid, "source_id": sid, "source_fingerprint": f"sha256:{sid}"})
+                )
+            lineage = {"synth.source": "sources/a", "synth.source_fingerprint": "sha256:" + "a" * 64}
+            conn.execute(
+                tables["datasets"].insert().values(MAIN_ROWS["datasets"] | {"model_id": "m1", "lineage_json": json.dumps(lineage)})
+            )
+        upgrade_to(engine, "0003")
+        with engine.connect() as conn:
+            versions_of = dict(conn.execute(text("SELECT id, version_id FROM sources")).all())
+            models_of = dict(conn.execute(text("SELECT id, source_version FROM models")).all())
+            (raw,) = conn.execute(text("SELECT lineage_json FROM datasets")).one()
+        assert all(re.fullmatch(r"sv-[0-9a-f]{32}", v) for v in versions_of.values())
+        assert versions_of["a"] != versions_of["b"]
+        assert models_of["m1"] == models_of["m2"] == versions_of["a"]
+        assert models_of["m3"] == versions_of["b"]
+        assert re.fullmatch(r"sv-[0-9a-f]{32}", models_of["m4"])  # its source row is gone
+        assert models_of["m4"] not in versions_of.values()
+        assert json.loads(raw) == {"synth.source": "sources/a", "synth.source_version": versions_of["a"]}
+        assert "source_fingerprint" not in {c["name"] for c in inspect(engine).get_columns("models")}
+
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0002")
+        with engine.connect() as conn:
+            back = dict(conn.execute(text("SELECT id, source_fingerprint FROM models")).all())
+            (raw,) = conn.execute(text("SELECT lineage_json FROM datasets")).one()
+        assert back == {"m1": "sha256:" + "a" * 64, "m2": "sha256:" + "a" * 64,
+                        "m3": "sha256:" + "b" * 64, "m4": ""}
+        assert json.loads(raw) == lineage
+        insp = inspect(engine)
+        assert {c["name"] for c in insp.get_columns("models")} == BASELINE_COLUMNS["models"]
+        assert {c["name"] for c in insp.get_columns("sources")} == BASELINE_COLUMNS["sources"]
+    finally:
+        engine.dispose()
 
 
 def test_a_database_with_other_tables_gets_ours_beside_them(url: str) -> None:
