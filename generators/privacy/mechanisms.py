@@ -14,13 +14,26 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
+from generators.privacy.discrete_gaussian import (
+    discrete_gaussian_sigma2,
+    discrete_gaussian_threshold,
+    sample_discrete_gaussian,
+)
 from generators.privacy.zcdp import gaussian_sigma
 
 
 def noisy_counts(counts: np.ndarray, rho: float, rng: np.random.Generator) -> np.ndarray:
-    """The Gaussian mechanism on a histogram (sensitivity 1): ρ-zCDP."""
-    sigma = gaussian_sigma(rho)
-    return counts.astype(np.float64) + rng.normal(0.0, sigma, size=counts.shape)
+    """The discrete Gaussian mechanism on a histogram (sensitivity 1): ρ-zCDP.
+
+    Exact integer noise of variance parameter σ² = 1/(2ρ) (rounded up), drawn
+    from `rng.integers` only: ρ-zCDP by CKS20 Theorem 4, the same ρ as the
+    continuous Gaussian it replaces, so every ledger charge stays as it was.
+    The counts must be whole numbers; the result is whole numbers, as float64.
+    """
+    measured = np.asarray(counts, dtype=np.float64)
+    if not np.array_equal(measured, np.round(measured)):
+        raise ValueError("noisy_counts adds integer noise to integer counts")
+    return measured + sample_discrete_gaussian(discrete_gaussian_sigma2(rho), measured.shape, rng)
 
 
 def to_distribution(noisy: np.ndarray) -> np.ndarray:
@@ -196,9 +209,9 @@ def dp_select_categories(
     below the threshold (or below `min_count`): a caller that folds them into
     an "other" value measures that value's count afresh, over the selected set.
     """
-    sigma = gaussian_sigma(rho)
     noisy = noisy_counts(np.asarray(counts), rho, rng)
-    tau = max(selection_threshold(sigma, delta), min_count)
+    # 1 + X > τ with X discrete Gaussian: at most δ (not the continuous 1 + σΦ⁻¹(1 − δ)).
+    tau = max(discrete_gaussian_threshold(discrete_gaussian_sigma2(rho), delta), min_count)
     keep = noisy > tau
     vals = [str(v) for v, k in zip(values, keep, strict=True) if k]
     order = np.argsort(-noisy[keep], kind="stable")

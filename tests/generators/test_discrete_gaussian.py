@@ -26,6 +26,7 @@ from generators.privacy.discrete_gaussian import (
     discrete_gaussian_threshold,
     sample_discrete_gaussian,
 )
+from generators.privacy.mechanisms import noisy_counts
 
 SIGMA2S = [Fraction(1, 4), Fraction(1), Fraction(5, 2), Fraction(100), Fraction(10_000)]
 N = 50_000  # σ² 20 % off gives p < 1e-150 and variance 30 standard errors away
@@ -170,6 +171,21 @@ def test_draws_only_integers_from_the_generator(sigma2: Fraction) -> None:
     rng = IntegersOnly(np.random.default_rng(0))
     s = sample_discrete_gaussian(sigma2, 10_000, rng)  # type: ignore[arg-type]
     assert s.dtype == np.int64 and rng.calls > 0
+
+
+# --- noisy_counts, the mechanism every generator measures counts with ---------------------------
+
+
+def test_noisy_counts_draws_only_integers_and_returns_whole_numbers() -> None:
+    rng = IntegersOnly(np.random.default_rng(0))
+    noisy = noisy_counts(np.arange(1_000), 0.05, rng)  # type: ignore[arg-type]
+    assert noisy.dtype == np.float64 and np.array_equal(noisy, np.round(noisy))
+    assert np.std(noisy - np.arange(1_000)) == pytest.approx(math.sqrt(10), rel=0.1)
+
+
+def test_noisy_counts_refuses_fractional_counts() -> None:
+    with pytest.raises(ValueError, match="integer"):
+        noisy_counts(np.array([1.5, 2.0]), 0.1, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize(

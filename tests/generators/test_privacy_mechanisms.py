@@ -9,6 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.stats import norm
 
+from generators.privacy.discrete_gaussian import (
+    discrete_gaussian_sigma2,
+    discrete_gaussian_threshold,
+)
 from generators.privacy.mechanisms import (
     bin_edges,
     digitize,
@@ -135,12 +139,18 @@ def test_selection_threshold_leaks_a_single_row_with_probability_delta(
     assert norm.sf((tau - 1.0) / sigma) == pytest.approx(delta, rel=1e-6)
 
 
-def test_a_category_present_once_is_released_at_rate_delta() -> None:
+def test_a_category_present_once_is_released_at_rate_at_most_delta() -> None:
     n, delta, rho = 40_000, 0.05, 0.01
     values = [f"v{i}" for i in range(n)]
     sel = dp_select_categories(values, np.ones(n), rho, delta, np.random.default_rng(0))
     rate = len(sel.values) / n
-    assert abs(rate - delta) < 5 * np.sqrt(delta * (1 - delta) / n)
+    # The noise is discrete Gaussian: released iff 1 + X > τ, i.e. X >= τ (an integer).
+    tau = discrete_gaussian_threshold(discrete_gaussian_sigma2(rho), delta)
+    x = np.arange(-2_000, 2_001)
+    w = np.exp(-(x**2) / (2 * float(discrete_gaussian_sigma2(rho))))
+    released = w[x >= tau].sum() / w.sum()
+    assert released <= delta
+    assert abs(rate - released) < 5 * np.sqrt(released * (1 - released) / n)
 
 
 def test_selection_keeps_frequent_categories_in_noisy_order() -> None:
