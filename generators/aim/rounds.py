@@ -21,7 +21,7 @@ import numpy as np
 from generators.aim.estimation import Fit, GraphicalModel, NoisyMarginal, maximal, mirror_descent
 from generators.aim.factor import Clique, cells, joint_counts
 from generators.aim.junction_tree import model_size
-from generators.privacy import ZCDPBudget
+from generators.privacy import ZCDPBudget, noisy_counts
 
 #: Called after each round with (round, ρ spent by the loop, ρ of the loop, clique, model cells).
 RoundFn = Callable[[int, float, float, Clique, int], None]
@@ -88,7 +88,9 @@ def run_aim(
         x = answers[(a,)]
         budget.spend(f"one-way marginal {a}", 0.5 / sigma**2)
         used += 0.5 / sigma**2
-        measurements.append(NoisyMarginal((a,), x + rng.normal(0.0, sigma, x.shape), sigma))
+        # Discrete Gaussian at exactly the ρ charged above (CKS20 Thm 4: ρ-zCDP like the
+        # continuous one); its variance is at most σ², so σ stays the estimation's std.
+        measurements.append(NoisyMarginal((a,), noisy_counts(x, 0.5 / sigma**2, rng), sigma))
     fit = mirror_descent(sizes, measurements, total, iters=settings.iters, check=check)
     sizes_seen: dict[frozenset[Clique], int] = {}
 
@@ -122,7 +124,7 @@ def run_aim(
         cl = _exponential(scores, eps, sens, rng)
         x = answers[cl]
         budget.spend(f"round {t}: measure {cl}", 0.5 / sigma**2)
-        measurements.append(NoisyMarginal(cl, x + rng.normal(0.0, sigma, x.shape), sigma))
+        measurements.append(NoisyMarginal(cl, noisy_counts(x, 0.5 / sigma**2, rng), sigma))
         before = model.project(cl)
         fit = mirror_descent(
             sizes,
