@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from generators import generator_class  # noqa: E402
 from synth.base.errors import InvalidArgument  # noqa: E402
 from synth.base.inference import infer_schema  # noqa: E402
+from synth.base.randomness import RandomStreams  # noqa: E402
 from synth.base.schema import ColumnKind, TableSchema  # noqa: E402
 from synth.base.tableio import read_table  # noqa: E402
 
@@ -154,7 +155,8 @@ def run_mbi_shared(python: str, table, schema, eps: float, seed: int) -> tuple[p
     split = gen._split(schema, n, eps, delta)
     budget = ZCDPBudget(eps, delta, selection_delta=split.selection_delta)
     rng = np.random.default_rng(seed)
-    coders, codes = gen.discretise(table, schema, split, budget, rng)
+    noise = RandomStreams.from_rng(rng).child("noise")
+    coders, codes = gen.discretise(table, schema, split, budget, noise.child("discretise"))
     with tempfile.TemporaryDirectory() as tmp:
         given, out = Path(tmp) / "codes.npz", Path(tmp) / "synthetic.npy"
         np.savez(

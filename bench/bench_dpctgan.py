@@ -57,6 +57,7 @@ from generators.registry import available_generators, create_generator  # noqa: 
 from synth.base.atomic import write_parquet_atomic  # noqa: E402
 from synth.base.inference import infer_schema  # noqa: E402
 from synth.base.progress import Progress  # noqa: E402
+from synth.base.randomness import RandomStreams  # noqa: E402
 from synth.base.schema import ColumnKind, TableSchema  # noqa: E402
 from synth.base.tableio import read_table  # noqa: E402
 
@@ -102,7 +103,8 @@ def dpctgan_preprocess_s(table: pa.Table, schema: TableSchema, repeats: int) -> 
         _, sel = count_measurements(schema)
         budget = ZCDPBudget(split.preprocessing_epsilon, split.preprocessing_delta,
                             selection_delta=split.preprocessing_delta / 2 if sel else 0)
-        layout = build_layout(table, schema, DPMeasurer(budget, schema, np.random.default_rng(r)))
+        noise = RandomStreams.from_rng(np.random.default_rng(r))
+        layout = build_layout(table, schema, DPMeasurer(budget, schema, noise))
         encode(table, schema, layout)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)

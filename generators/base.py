@@ -27,6 +27,7 @@ from generators.columns import cast_columns, unmodelled_columns
 from synth.base.atomic import atomic_path, write_bytes_atomic
 from synth.base.errors import InvalidArgument, PrivacyError
 from synth.base.progress import ProgressFn, no_progress
+from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
 
@@ -157,10 +158,20 @@ class Generator(ABC):
         table: pa.Table,
         schema: TableSchema,
         *,
-        rng: np.random.Generator,
+        rng: np.random.Generator | None = None,
+        streams: RandomStreams | None = None,
         progress: ProgressFn | None = None,
     ) -> PrivacyReport:
-        """Learn the table. Spends at most the planned (ε, δ); returns what it spent."""
+        """Learn the table. Spends at most the planned (ε, δ); returns what it spent.
+
+        Every random number comes from `streams`, one keyed stream per purpose
+        (`synth.base.randomness`); the service passes the job's. Without it,
+        `rng` keys the streams (reproducible, and NOT secret: whoever knows
+        `rng`'s seed replays the DP noise); with neither, the operating system's
+        randomness does.
+        """
+        if streams is None:
+            streams = RandomStreams.fresh() if rng is None else RandomStreams.from_rng(rng)
         schema.check_table(table)
         if table.num_rows == 0:
             raise InvalidArgument("cannot fit a generator on an empty table")
@@ -170,7 +181,7 @@ class Generator(ABC):
         self.privacy = None  # a refit that fails or is cancelled leaves the model unfitted
         self.n_train_rows = table.num_rows
         modelled = table.select([c.name for c in schema.modelled()])
-        self.privacy = self._fit(modelled, schema, rng, progress or no_progress)
+        self.privacy = self._fit(modelled, schema, streams, progress or no_progress)
         if self.epsilon is not None and self.privacy.epsilon is not None:
             assert self.privacy.epsilon <= self.epsilon * (1 + 1e-9), "spent more than the target"
         return self.privacy
@@ -247,9 +258,13 @@ class Generator(ABC):
 
     @abstractmethod
     def _fit(
-        self, table: pa.Table, schema: TableSchema, rng: np.random.Generator, progress: ProgressFn
+        self, table: pa.Table, schema: TableSchema, streams: RandomStreams, progress: ProgressFn
     ) -> PrivacyReport:
-        """Fit on the modelled columns only."""
+        """Fit on the modelled columns only, each kind of randomness from its own stream.
+
+        DP noise from `streams.child("noise")`, one stream per mechanism (never two
+        mechanisms on one stream); everything else from its own purpose.
+        """
 
     @abstractmethod
     def _sample_modelled(

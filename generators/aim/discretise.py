@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from generators.columns import to_float
 from generators.privacy import bin_edges, digitize, dp_bounds, dp_select_categories, noisy_counts
 from generators.privacy.mechanisms import Bounds
+from synth.base.randomness import RandomStreams
 from synth.base.schema import ColumnKind, ColumnSchema
 
 #: The value sampled for the "other" code of a DP-selected category set: no
@@ -312,17 +313,23 @@ def numeric_coder(
     arr: pa.Array | pa.ChunkedArray,
     col: ColumnSchema,
     rho: float,
-    rng: np.random.Generator,
+    noise: RandomStreams,
     *,
     max_bins: int,
     fine_bins: int,
 ) -> ColumnCoder:
+    """The column's coder from DP bounds (unless public) and a DP tree histogram.
+
+    `noise` is the column's family of streams: the bounds and the histogram
+    each draw from their own.
+    """
     v = to_float(arr, col)
     v = v[np.isfinite(v)]
     integer = col.is_integer
     measured = col.needs_dp_measurement == "bounds"
     if measured:
-        bounds, rho_hist = dp_bounds(v, 0.2 * rho, rng, integer=integer), 0.8 * rho
+        bounds = dp_bounds(v, 0.2 * rho, noise.generator("bounds"), integer=integer)
+        rho_hist = 0.8 * rho
     else:
         assert col.lower is not None and col.upper is not None
         bounds, rho_hist = Bounds(col.lower, col.upper), rho
@@ -330,7 +337,7 @@ def numeric_coder(
         bounds = Bounds(float(np.floor(bounds.lower)), float(np.ceil(bounds.upper)))
     v = np.clip(v, bounds.lower, bounds.upper)
     fine_edges, fine_p = _tree_histogram(
-        v, bounds, integer, rho_hist, rng, fine_bins, zero_top=measured
+        v, bounds, integer, rho_hist, noise.generator("histogram"), fine_bins, zero_top=measured
     )
     return ColumnCoder(
         name=col.name,
@@ -348,10 +355,12 @@ def categorical_coder(
     col: ColumnSchema,
     rho: float,
     delta: float,
-    rng: np.random.Generator,
+    noise: RandomStreams,
     *,
     max_categories: int,
 ) -> ColumnCoder:
+    """The column's coder: its public categories, or those passing DP selection (`noise`'s
+    "categories" stream)."""
     if col.kind is ColumnKind.BOOLEAN:
         return ColumnCoder(name=col.name, kind="boolean", nullable=col.nullable)
     if not col.needs_dp_measurement:
@@ -364,7 +373,7 @@ def categorical_coder(
     vc = pc.value_counts(arr.cast(pa.string()).drop_null())
     values = vc.field("values").to_pylist()
     counts = np.asarray(vc.field("counts").to_numpy(zero_copy_only=False), dtype=np.float64)
-    chosen = dp_select_categories(values, counts, rho, delta, rng)
+    chosen = dp_select_categories(values, counts, rho, delta, noise.generator("categories"))
     kept = tuple(sorted(chosen.values[:max_categories]))
     return ColumnCoder(
         name=col.name, kind="categorical", nullable=col.nullable, categories=kept, other=True

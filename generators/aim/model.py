@@ -33,6 +33,7 @@ from generators.base import Generator, PrivacyReport, renamed_keyword
 from generators.privacy import ZCDPBudget
 from synth.base.errors import InvalidArgument
 from synth.base.progress import Progress, ProgressFn
+from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
 
@@ -155,7 +156,7 @@ class AIM(Generator):
     # --- fit -------------------------------------------------------------------------
 
     def _fit(
-        self, table: pa.Table, schema: TableSchema, rng: np.random.Generator, progress: ProgressFn
+        self, table: pa.Table, schema: TableSchema, streams: RandomStreams, progress: ProgressFn
     ) -> PrivacyReport:
         assert self.epsilon is not None
         n = table.num_rows
@@ -166,7 +167,8 @@ class AIM(Generator):
         budget = ZCDPBudget(self.epsilon, delta, selection_delta=split.selection_delta)
         cols = schema.modelled()
         progress(Progress("discretise", 0.0, 0.0, f"discretising {len(cols)} columns"))
-        coders, codes = self.discretise(table, schema, split, budget, rng)
+        noise = streams.child("noise")
+        coders, codes = self.discretise(table, schema, split, budget, noise.child("discretise"))
         sizes = [c.size for c in coders]
         report = _RoundsProgress(progress, budget, coders)
         settings = AIMSettings(
@@ -183,8 +185,9 @@ class AIM(Generator):
             sizes,
             budget,
             split.rho_rounds,
-            rng,
+            noise.generator("measure"),  # the Gaussian measurements of the rounds
             settings,
+            select=noise.generator("select"),  # the exponential mechanism's choices
             on_round=report.on_round,
             check=report.check,
         )
@@ -211,9 +214,12 @@ class AIM(Generator):
         schema: TableSchema,
         split: RhoSplit,
         budget: ZCDPBudget,
-        rng: np.random.Generator,
+        noise: RandomStreams,
     ) -> tuple[list[ColumnCoder], np.ndarray]:
-        """Each modelled column's coder (DP where not public, charged to `budget`) and the codes."""
+        """Each modelled column's coder (DP where not public, charged to `budget`) and the codes.
+
+        `noise` is a family of streams: each column measures with its own.
+        """
         cols = schema.modelled()
         coders = []
         for col in cols:
@@ -222,14 +228,24 @@ class AIM(Generator):
             if needs_histogram(col):
                 budget.spend(f"histogram {col.name}", rho)
                 coder = numeric_coder(
-                    arr, col, rho, rng, max_bins=self.max_bins, fine_bins=self.fine_bins
+                    arr,
+                    col,
+                    rho,
+                    noise.child(col.name),
+                    max_bins=self.max_bins,
+                    fine_bins=self.fine_bins,
                 )
             else:
                 sel_delta = split.delta_column.get(col.name, 0.0)
                 if rho > 0:
                     budget.spend(f"categories {col.name}", rho, sel_delta)
                 coder = categorical_coder(
-                    arr, col, rho, sel_delta, rng, max_categories=self.max_categories
+                    arr,
+                    col,
+                    rho,
+                    sel_delta,
+                    noise.child(col.name),
+                    max_categories=self.max_categories,
                 )
             coders.append(coder)
         codes = np.stack(

@@ -66,10 +66,14 @@ def run_aim(
     rng: np.random.Generator,
     settings: AIMSettings,
     *,
+    select: np.random.Generator,
     on_round: RoundFn,
     check: Callable[[int], None],
 ) -> tuple[GraphicalModel, list[NoisyMarginal], int]:
     """Spend exactly `rho` of `budget` on AIM's rounds; return (model, measurements, rounds run).
+
+    `rng` draws the Gaussian noise of the measurements, `select` the exponential
+    mechanism's choices: two mechanisms, two streams.
 
     It is long because it is one algorithm, the paper's Algorithm 2: every round
     reads and anneals the same σ, ε and ρ used, so its steps stay together and
@@ -121,7 +125,7 @@ def run_aim(
                 scores[cl] = wgt * (float(np.abs(answers[cl] - model.project(cl)).sum()) - bias)
         sens = max(abs(cands[c]) for c in scores)
         budget.spend(f"round {t}: select", eps**2 / 8)
-        cl = _exponential(scores, eps, sens, rng)
+        cl = _exponential(scores, eps, sens, select)
         x = answers[cl]
         budget.spend(f"round {t}: measure {cl}", 0.5 / sigma**2)
         measurements.append(NoisyMarginal(cl, noisy_counts(x, 0.5 / sigma**2, rng), sigma))

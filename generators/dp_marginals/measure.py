@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -44,17 +44,30 @@ from generators.privacy.mechanisms import (
     to_distribution,
 )
 from synth.base.errors import InvalidArgument
+from synth.base.randomness import RandomStreams
 from synth.base.schema import ColumnKind, ColumnSchema
 
 
 @dataclass
 class Meter:
-    """Charges each stage of one column to the budget as it is measured."""
+    """Charges each stage of one column to the budget as it is measured.
+
+    `noise` is the column's family of noise streams: each stage (one
+    mechanism) draws from its own, `rng`, chosen when the stage is charged.
+    """
 
     column: str
     steps: Mapping[str, Step]
     budget: ZCDPBudget | None
-    rng: np.random.Generator
+    noise: RandomStreams
+    _rng: np.random.Generator | None = field(default=None, init=False, repr=False)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The noise stream of the stage charged last (its own: no two stages share one)."""
+        if self._rng is None:
+            raise RuntimeError("charge a stage before drawing its noise")
+        return self._rng
 
     def charge(self, stage: str) -> Step | None:
         """Spend the stage's ρ (and δ) now; None when the generator is not DP."""
@@ -62,6 +75,7 @@ class Meter:
             return None
         step = self.steps[stage]
         self.budget.spend(f"{step.purpose}:{self.column}:{stage}", step.rho, step.delta)
+        self._rng = self.noise.generator(stage)
         return step
 
     def histogram(self, counts: np.ndarray, stage: str = "marginal") -> np.ndarray:

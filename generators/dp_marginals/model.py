@@ -27,6 +27,7 @@ from generators.dp_marginals.measure import MEASURES, Meter, Options
 from generators.privacy.accounting import ZCDPBudget
 from synth.base.errors import InvalidArgument, PrivacyError
 from synth.base.progress import Progress, ProgressFn
+from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
 
@@ -135,7 +136,7 @@ class DPMarginals(Generator):
     # --- fit --------------------------------------------------------------------------
 
     def _fit(
-        self, table: pa.Table, schema: TableSchema, rng: np.random.Generator, progress: ProgressFn
+        self, table: pa.Table, schema: TableSchema, streams: RandomStreams, progress: ProgressFn
     ) -> PrivacyReport:
         cols = schema.modelled()
         alloc: Allocation | None = None
@@ -151,9 +152,11 @@ class DPMarginals(Generator):
         )
         progress(Progress("fit", 0.0, 0.0, f"measuring {len(cols)} column marginals"))
         marginals: list[ColumnModel] = []
+        noise = streams.child("noise")
         for i, col in enumerate(cols):
             steps = alloc.for_column(col.name) if alloc is not None else {}
-            meter = Meter(col.name, steps, budget, rng)
+            # One family of streams per column, one stream per stage (bounds, categories, marginal).
+            meter = Meter(col.name, steps, budget, noise.child(col.name))
             arr = table.column(col.name).combine_chunks()
             marginals.append(MEASURES[col.kind](arr, col, meter, opts))
             spent = budget.spent()[0] if budget is not None else 0.0

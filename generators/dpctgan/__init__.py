@@ -48,6 +48,7 @@ from generators.dpctgan.transformer import decode, encode
 from generators.privacy import ZCDPBudget
 from synth.base.errors import InvalidArgument, PrivacyError
 from synth.base.progress import Progress, ProgressFn
+from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
 from synth.base.tableio import fingerprint
@@ -177,7 +178,7 @@ class DPCTGAN(Generator):
 
     # --- fitting ---------------------------------------------------------------------
 
-    def _preprocess(self, table: pa.Table, schema: TableSchema, rng: np.random.Generator) -> _Preprocessed:
+    def _preprocess(self, table: pa.Table, schema: TableSchema, noise: RandomStreams) -> _Preprocessed:
         cfg = ModeConfig(n_modes=self.n_modes)
         if self.epsilon is None:
             return _Preprocessed(build_layout(table, schema, ExactMeasurer(), cfg), 0.0, 0.0)
@@ -190,7 +191,7 @@ class DPCTGAN(Generator):
         _, selections = count_measurements(schema)
         budget = ZCDPBudget(split.preprocessing_epsilon, split.preprocessing_delta,
                             selection_delta=split.preprocessing_delta / 2 if selections else 0.0)
-        measurer: Measurer = DPMeasurer(budget, schema, rng)
+        measurer: Measurer = DPMeasurer(budget, schema, noise)
         layout = build_layout(table, schema, measurer, cfg)
         eps, dlt = budget.spent()
         return _Preprocessed(layout, eps, dlt)
@@ -213,7 +214,7 @@ class DPCTGAN(Generator):
         )
         return cfg, sigma or 0.0, train_delta or 0.0
 
-    def _fit(self, table: pa.Table, schema: TableSchema, rng: np.random.Generator,
+    def _fit(self, table: pa.Table, schema: TableSchema, streams: RandomStreams,
              progress: ProgressFn) -> PrivacyReport:
         device = resolve_device(self.device)
         resume = load_checkpoint(self._resume_from) if self._resume_from else None
@@ -225,16 +226,14 @@ class DPCTGAN(Generator):
             pre = _Preprocessed(Layout.from_json(doc["layout"]), doc["pre"][0], doc["pre"][1])
         else:
             progress(Progress("preprocessing", 0.0, message="measuring the columns"))
-            pre = self._preprocess(table, schema, rng)
+            pre = self._preprocess(table, schema, streams.child("noise").child("preprocessing"))
             # Fraction is of the whole fit: training, which follows, is nearly all of it.
             progress(Progress("preprocessing", 0.0, epsilon_spent=pre.epsilon, message="layout ready"))
         data, codes = encode(table, schema, pre.layout)
         cfg, sigma, train_delta = self._train_config(table.num_rows)
-        gen = torch.Generator(device=device)
-        gen.manual_seed(int(rng.integers(0, 2**63 - 1)))
-        trainer = Trainer(pre.layout, cfg, device, gen, codes=codes)
-        if resume is not None:
-            trainer.load_state(resume[0]["trainer"], {k: v.to(device) if k != "rng" else v
+        trainer = Trainer(pre.layout, cfg, device, streams, codes=codes)
+        if resume is not None:  # generator states stay on the CPU, where torch keeps them
+            trainer.load_state(resume[0]["trainer"], {k: v if k.startswith("rng") else v.to(device)
                                                       for k, v in resume[1].items()})
 
         def checkpoint(epoch: int) -> None:
@@ -266,17 +265,21 @@ class DPCTGAN(Generator):
 
     @classmethod
     def resume(cls, checkpoint_dir: str | Path, table: pa.Table, schema: TableSchema, *,
+               streams: RandomStreams | None = None,
                progress: ProgressFn | None = None) -> DPCTGAN:
         """Finish a training that stopped (crash, cancel) from its last checkpoint.
 
         Preprocessing is not run again (its budget is already spent); the
-        networks, optimizers, accountant and random state are restored, so
-        the run ends with exactly the ε (and the weights) it would have had.
+        networks, optimizers, accountant and the position of every random
+        stream are restored, so the run ends with exactly the ε (and the
+        weights) it would have had. `streams` (the job's) matter only for a
+        checkpoint written before the streams were saved in it: the rest of
+        that run draws from them (fresh ones when not given).
         """
         doc, _ = load_checkpoint(checkpoint_dir)
         obj = cls(**{**doc["params"], "checkpoint_dir": str(checkpoint_dir)})
         obj._resume_from = Path(checkpoint_dir)
-        obj.fit(table, schema, rng=np.random.default_rng(0), progress=progress)
+        obj.fit(table, schema, streams=streams, progress=progress)
         obj._resume_from = None
         return obj
 

@@ -28,6 +28,7 @@ from generators.dpctgan.layout import CategoricalSpec, ColumnSpec, Layout, Numer
 from generators.dpctgan.transformer import as_strings, slot_codes
 from generators.privacy import ZCDPBudget, dp_bounds, dp_select_categories, noisy_counts
 from synth.base.errors import PrivacyError
+from synth.base.randomness import RandomStreams
 from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 BOOL_VALUES = ("false", "true")
@@ -73,27 +74,32 @@ def missing_declarations(schema: TableSchema) -> list[str]:
 
 
 class DPMeasurer:
-    """Each measurement spends ρ_total / (number of measurements) of a zCDP budget."""
+    """Each measurement spends ρ_total / (number of measurements) of a zCDP budget.
 
-    def __init__(self, budget: ZCDPBudget, schema: TableSchema, rng: np.random.Generator) -> None:
+    Each measurement draws its noise from its own stream of `noise`, keyed by
+    its purpose ("age: bounds", ...): no two mechanisms share a stream.
+    """
+
+    def __init__(self, budget: ZCDPBudget, schema: TableSchema, noise: RandomStreams) -> None:
         gauss, select = count_measurements(schema)
         self.budget = budget
-        self.rng = rng
+        self.noise = noise
         self.rho = budget.rho_total / max(gauss + select, 1)
         self.sel_delta = budget.selection_delta / max(select, 1)
 
     def histogram(self, counts: np.ndarray, purpose: str) -> np.ndarray:
         self.budget.spend(purpose, self.rho)
-        return noisy_counts(counts, self.rho, self.rng)
+        return noisy_counts(counts, self.rho, self.noise.generator(purpose))
 
     def bounds(self, values: np.ndarray, integer: bool, purpose: str) -> tuple[float, float]:
         self.budget.spend(purpose, self.rho)
-        b = dp_bounds(values, self.rho, self.rng, integer=integer)
+        b = dp_bounds(values, self.rho, self.noise.generator(purpose), integer=integer)
         return b.lower, b.upper
 
     def select(self, values: list[str], counts: np.ndarray, purpose: str) -> list[str]:
         self.budget.spend(purpose, self.rho, self.sel_delta)
-        return dp_select_categories(values, counts, self.rho, self.sel_delta, self.rng).values
+        rng = self.noise.generator(purpose)
+        return dp_select_categories(values, counts, self.rho, self.sel_delta, rng).values
 
 
 class ExactMeasurer:

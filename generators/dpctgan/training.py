@@ -1,12 +1,18 @@
 """The GAN training loop: DP-SGD on the discriminator (Opacus ghost clipping) or plain CTGAN.
 
-One DP step: draw real rows by Poisson sampling (rate q, from the injected
-torch.Generator), pair each with its own condition, add a fixed number of
-fake rows, and take one Opacus step on the discriminator. Per-example norms
-come from ghost clipping (two backward passes, no per-sample gradient
-materialised); each example's gradient is clipped to `max_grad_norm`, and
-Gaussian noise σ·C from the same generator is added. The accountant records
-(σ, q) for every step; the loop runs exactly the planned number of steps.
+One DP step: draw real rows by Poisson sampling (rate q), pair each with
+its own condition, add a fixed number of fake rows, and take one Opacus step
+on the discriminator. Per-example norms come from ghost clipping (two
+backward passes, no per-sample gradient materialised); each example's
+gradient is clipped to `max_grad_norm`, and Gaussian noise σ·C is added. The
+accountant records (σ, q) for every step; the loop runs exactly the planned
+number of steps.
+
+Each kind of randomness has its own stream (`TrainingRandomness`): the
+initial weights, the Poisson masks, the training-time sampling (conditions,
+generator inputs, Gumbel noise, dropout) and the DP-SGD noise, the last from
+a ChaCha20 stream (`StreamNoiseDPOptimizer`). None of them can be told from
+another, and none from the seed a caller gave.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 from opacus.grad_sample import GradSampleModuleFastGradientClipping
-from opacus.optimizers import DPOptimizerFastGradientClipping
 from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 from torch.nn import functional as F
 
@@ -31,6 +36,7 @@ from generators.dpctgan.accounting import (
     load_accountant,
     new_accountant,
 )
+from generators.dpctgan.dp_optimizer import StreamNoiseDPOptimizer
 from generators.dpctgan.layout import Layout
 from generators.dpctgan.networks import (
     Discriminator,
@@ -42,6 +48,7 @@ from generators.dpctgan.networks import (
 )
 from generators.dpctgan.sampler import CondSampler, MatchedRows
 from synth.base.progress import Progress, ProgressFn
+from synth.base.randomness import RandomStreams, generator_state, set_generator_state
 
 
 @dataclass(frozen=True)
@@ -77,16 +84,58 @@ def _mean(losses: list[torch.Tensor]) -> float:
     return float(torch.stack(losses).mean()) if losses else float("nan")
 
 
-class Trainer:
-    """Owns the networks, optimizers, accountant and torch.Generator of one run."""
+@dataclass
+class TrainingRandomness:
+    """The random streams of one training run, one per kind of draw.
 
-    def __init__(self, layout: Layout, cfg: TrainConfig, device: torch.device, gen: torch.Generator,
-                 codes: np.ndarray | None = None) -> None:
-        self.layout, self.cfg, self.device, self.gen = layout, cfg, device, gen
+    Each torch generator is seeded with 64 bits of its own keyed stream; the
+    DP-SGD noise is drawn from a ChaCha20 stream itself.
+    """
+
+    init: torch.Generator  # on the CPU: the initial weights
+    poisson: torch.Generator  # on the device: the Poisson masks that pick real rows
+    sampling: torch.Generator  # on the device: conditions, generator inputs, Gumbel noise, dropout
+    noise: np.random.Generator  # ChaCha20: the Gaussian noise of DP-SGD
+
+    @classmethod
+    def from_streams(cls, streams: RandomStreams, device: torch.device) -> TrainingRandomness:
+        def seeded(purpose: str, on: torch.device) -> torch.Generator:
+            return torch.Generator(device=on).manual_seed(streams.torch_seed(purpose))
+
+        return cls(
+            init=seeded("init", torch.device("cpu")),
+            poisson=seeded("poisson", device),
+            sampling=seeded("sampling", device),
+            noise=streams.child("noise").generator("dp-sgd"),
+        )
+
+    def state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """Where each stream stands (the initial weights are in the checkpoint already)."""
+        tensors = {"rng.poisson": self.poisson.get_state(), "rng.sampling": self.sampling.get_state()}
+        return {"noise": generator_state(self.noise)}, tensors
+
+    def load_state(self, doc: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        if "rng.poisson" not in tensors:
+            # A checkpoint from before the streams were split (one generator for all):
+            # the rest of the run draws from this run's streams, as fresh as they are.
+            return
+        self.poisson.set_state(tensors["rng.poisson"])
+        self.sampling.set_state(tensors["rng.sampling"])
+        set_generator_state(self.noise, doc["noise"])  # in place: the optimizer holds it
+
+
+class Trainer:
+    """Owns the networks, optimizers, accountant and random streams of one run."""
+
+    def __init__(self, layout: Layout, cfg: TrainConfig, device: torch.device,
+                 streams: RandomStreams, codes: np.ndarray | None = None) -> None:
+        self.layout, self.cfg, self.device = layout, cfg, device
+        self.rand = TrainingRandomness.from_streams(streams, device)
         width, cond = layout.width, layout.cond_width
-        init = torch.Generator().manual_seed(gen.initial_seed())  # weights are made on the CPU
+        init = self.rand.init  # weights are made on the CPU
         self.G = GeneratorNet(cfg.embedding_dim + cond, cfg.generator_dim, width, init).to(device)
-        self.D = Discriminator(width + cond, cfg.discriminator_dim, init, noise=gen).to(device)
+        self.D = Discriminator(width + cond, cfg.discriminator_dim, init,
+                               noise=self.rand.sampling).to(device)
         # On a GPU a step is bound by kernel launches; the fused Adam is one launch, not dozens.
         self._fused = True if device.type == "cuda" else None
         adam = {"lr": cfg.lr, "betas": (0.5, 0.9), "weight_decay": 1e-6, "fused": self._fused}
@@ -102,9 +151,10 @@ class Trainer:
             self.D_gsm = GradSampleModuleFastGradientClipping(
                 self.D, max_grad_norm=cfg.max_grad_norm, use_ghost_clipping=True, loss_reduction="mean"
             )
-            self.optD: torch.optim.Optimizer = DPOptimizerFastGradientClipping(
-                opt_d, noise_multiplier=cfg.noise_multiplier, max_grad_norm=cfg.max_grad_norm,
-                expected_batch_size=2 * cfg.batch_size, loss_reduction="mean", generator=gen,
+            self.optD: torch.optim.Optimizer = StreamNoiseDPOptimizer(
+                opt_d, noise=self.rand.noise, noise_multiplier=cfg.noise_multiplier,
+                max_grad_norm=cfg.max_grad_norm, expected_batch_size=2 * cfg.batch_size,
+                loss_reduction="mean",
             )
             self.sampler = CondSampler(layout, device)
         else:
@@ -119,20 +169,21 @@ class Trainer:
     # --- one step of each kind ---------------------------------------------------
 
     def _fake(self, n: int, *, grad: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        cond, col, slot = self.sampler.fake(n, self.gen)
-        z = torch.randn((n, self.cfg.embedding_dim), generator=self.gen, device=self.device)
+        gen = self.rand.sampling
+        cond, col, slot = self.sampler.fake(n, gen)
+        z = torch.randn((n, self.cfg.embedding_dim), generator=gen, device=self.device)
         with torch.set_grad_enabled(grad):
             raw = self.G(torch.cat([z, cond], dim=1))
-            fake = activate(raw, self.spans, self.gen)
+            fake = activate(raw, self.spans, gen)
         return torch.cat([fake, cond], dim=1), raw, col, slot
 
     def dp_discriminator_step(self, data: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """One DP-SGD step on the discriminator; returns its mean loss (on the device: no sync)."""
         assert self.D_gsm is not None
         q = self.cfg.plan.sample_rate
-        take = torch.rand(data.shape[0], generator=self.gen, device=self.device) < q  # Poisson
+        take = torch.rand(data.shape[0], generator=self.rand.poisson, device=self.device) < q
         idx = take.nonzero().squeeze(1)
-        real = torch.cat([data[idx], self.sampler.real(codes[idx], self.gen)], dim=1)
+        real = torch.cat([data[idx], self.sampler.real(codes[idx], self.rand.sampling)], dim=1)
         fake, _, _, _ = self._fake(self.cfg.batch_size, grad=False)
         x = torch.cat([real, fake.detach()], dim=0)
         target = torch.cat([torch.ones(len(real), device=self.device),
@@ -151,14 +202,15 @@ class Trainer:
     def plain_discriminator_step(self, data: torch.Tensor) -> torch.Tensor:
         """CTGAN's training-by-sampling: real rows drawn to match the fake rows' conditions."""
         n = self.cfg.batch_size
+        gen = self.rand.sampling
         fake, _, col, slot = self._fake(n, grad=False)
         cond = fake[:, self.layout.width :]
         if self.matched is not None:
-            perm = torch.randperm(n, generator=self.gen, device=self.device)
-            idx = self.matched.draw(col[perm], slot[perm], self.gen)
+            perm = torch.randperm(n, generator=gen, device=self.device)
+            idx = self.matched.draw(col[perm], slot[perm], gen)
             real = torch.cat([data[idx], cond[perm]], dim=1)
         else:
-            idx = torch.randint(0, data.shape[0], (n,), generator=self.gen, device=self.device)
+            idx = torch.randint(0, data.shape[0], (n,), generator=gen, device=self.device)
             real = torch.cat([data[idx], cond], dim=1)
         out = self.D(torch.cat([real, fake], dim=0))
         target = torch.cat([torch.ones(n, device=self.device), torch.zeros(n, device=self.device)])
@@ -245,7 +297,10 @@ class Trainer:
                 doc[name]["ids"].append(pid)
                 for k, v in st.items():
                     tensors[f"{name}.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
-        tensors["rng"] = self.gen.get_state()
+        # Where each stream stands: the checkpoint continues the same streams (it holds
+        # their positions and derived keys, never the server secret).
+        doc["streams"], rng_tensors = self.rand.state()
+        tensors.update(rng_tensors)
         return doc, {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
     def load_state(self, doc: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
@@ -261,4 +316,4 @@ class Trainer:
             opt.load_state_dict({"state": state, "param_groups": groups})
         self.accountant = load_accountant(doc["accountant"])
         self.epoch = int(doc["epoch"])
-        self.gen.set_state(tensors["rng"])
+        self.rand.load_state(doc.get("streams", {}), tensors)

@@ -15,6 +15,7 @@ from generators.dpctgan.preprocess import DPMeasurer, ExactMeasurer, build_layou
 from generators.dpctgan.transformer import decode, encode, split_encoded
 from generators.privacy import ZCDPBudget
 from synth.base.errors import PrivacyError
+from synth.base.randomness import RandomStreams
 from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 TINY = pa.table({
@@ -74,9 +75,13 @@ def test_numerical_encoding_is_invertible_inside_the_bounds(values: list[float])
     np.testing.assert_allclose(out, values, rtol=1e-5, atol=1e-6 * (1 + max(map(abs, values))))
 
 
+def _noise(seed: int) -> RandomStreams:
+    return RandomStreams.from_rng(np.random.default_rng(seed))
+
+
 def test_rare_categories_fold_into_other_under_dp(adult: pa.Table, adult_schema: TableSchema) -> None:
     budget = ZCDPBudget(1.0, 1e-6, selection_delta=5e-7)
-    layout = build_layout(adult, adult_schema, DPMeasurer(budget, adult_schema, np.random.default_rng(0)))
+    layout = build_layout(adult, adult_schema, DPMeasurer(budget, adult_schema, _noise(0)))
     country = next(c for c in layout.columns if c.name == "native_country")
     assert isinstance(country, CategoricalSpec)
     assert "United-States" in country.values and "Holand-Netherlands" not in country.values  # 1 row
@@ -90,7 +95,7 @@ def test_rare_categories_fold_into_other_under_dp(adult: pa.Table, adult_schema:
 def test_dp_layout_depends_on_the_noise_seed_only_through_the_mechanisms(adult: pa.Table, adult_schema: TableSchema) -> None:
     def lay(seed: int) -> Layout:
         budget = ZCDPBudget(1.0, 1e-6, selection_delta=5e-7)
-        return build_layout(adult, adult_schema, DPMeasurer(budget, adult_schema, np.random.default_rng(seed)))
+        return build_layout(adult, adult_schema, DPMeasurer(budget, adult_schema, _noise(seed)))
 
     assert lay(1) == lay(1)
     assert lay(1) != lay(2)

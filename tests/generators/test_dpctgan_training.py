@@ -25,6 +25,7 @@ from generators.dpctgan.transformer import encode
 from synth.base.atomic import write_parquet_atomic
 from synth.base.errors import Cancelled, PrivacyError
 from synth.base.progress import Progress
+from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
 from synth.base.tableio import read_metadata
 
@@ -53,7 +54,8 @@ def _trainer(table: pa.Table, schema: TableSchema, *, sigma: float | None, clip:
     cfg = TrainConfig(plan=StepPlan(64 / table.num_rows, 2, 1), batch_size=64, embedding_dim=8,
                       generator_dim=(16,), discriminator_dim=(24, 24), lr=1e-3, max_grad_norm=clip,
                       noise_multiplier=sigma, delta=1e-6 if sigma is not None else None, accountant="rdp")
-    return Trainer(layout, cfg, torch.device("cpu"), torch.Generator().manual_seed(seed), codes), data, codes
+    streams = RandomStreams.from_rng(np.random.default_rng(seed))
+    return Trainer(layout, cfg, torch.device("cpu"), streams, codes), data, codes
 
 
 def test_no_layer_of_the_discriminator_mixes_examples(adult_slice: pa.Table, adult_schema: TableSchema) -> None:
