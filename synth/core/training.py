@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from generators import generator_class
 from synth.base.errors import Interrupted
 from synth.base.names import name_of, new_id
 from synth.base.progress import Progress
+from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
 from synth.core import submission
 from synth.core.sources import SourceService
@@ -116,16 +114,23 @@ class TrainingService:
         schema = TableSchema.from_json_dict(request["schema"])
         caller_seed = request.get("seed", request.get("params", {}).get("seed"))
         seeded = caller_seed is not None
-        seed = int(caller_seed) if seeded else secrets.randbits(62)
+        # Every random number of the fit comes from streams keyed by the server secret,
+        # the job and the caller's seed: the seed alone replays nothing, and the same
+        # job on the same server (a resume, a retry) draws the same numbers.
+        streams = RandomStreams.for_job(
+            self.stores.secret, ctx.job_id, int(caller_seed) if seeded else None
+        )
         ctx.touch_data()
         table = self.sources.read_part(source, "train")
         if resume and self.has_checkpoint(ctx.job_id):
             ctx.progress(Progress("resuming", 0.0, message="resuming from the last checkpoint"))
-            gen = cls.resume(ckpt, table, schema, progress=ctx.progress)  # type: ignore[attr-defined]
+            gen = cls.resume(  # type: ignore[attr-defined]
+                ckpt, table, schema, streams=streams, progress=ctx.progress
+            )
             assert gen.privacy is not None
             report = gen.privacy
         else:
-            report = gen.fit(table, schema, rng=np.random.default_rng(seed), progress=ctx.progress)
+            report = gen.fit(table, schema, streams=streams, progress=ctx.progress)
         ctx.check()
         model_id = new_id("m")
         rel = self.stores.artifacts.model_dir(model_id)
@@ -137,8 +142,8 @@ class TrainingService:
             source_version=source.version_id,
             generator=gen.kind,
             generator_version=gen.version,
-            # Never the seed itself: whoever knows it can replay the DP noise and
-            # subtract it from the model. Only whether the caller fixed one.
+            # Never the seed itself, only whether the caller fixed one. Without the server
+            # secret the seed replays no noise; it is withheld all the same (defence in depth).
             params={
                 **{k: v for k, v in gen.params().items() if k != "checkpoint_dir"},
                 "seeded": seeded,
