@@ -177,8 +177,11 @@ class Trainer:
             fake = activate(raw, self.spans, gen)
         return torch.cat([fake, cond], dim=1), raw, col, slot
 
-    def dp_discriminator_step(self, data: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """One DP-SGD step on the discriminator; returns its mean loss (on the device: no sync)."""
+    def dp_discriminator_step(self, data: torch.Tensor, codes: torch.Tensor) -> None:
+        """One DP-SGD step on the discriminator.
+
+        Its loss is computed on real rows and is not DP: it is never returned or reported.
+        """
         assert self.D_gsm is not None
         q = self.cfg.plan.sample_rate
         take = torch.rand(data.shape[0], generator=self.rand.poisson, device=self.device) < q
@@ -197,9 +200,8 @@ class Trainer:
         self.optD.step()
         assert self.cfg.noise_multiplier is not None
         self.accountant.step(noise_multiplier=self.cfg.noise_multiplier, sample_rate=q)
-        return per_sample.mean().detach()
 
-    def plain_discriminator_step(self, data: torch.Tensor) -> torch.Tensor:
+    def plain_discriminator_step(self, data: torch.Tensor) -> None:
         """CTGAN's training-by-sampling: real rows drawn to match the fake rows' conditions."""
         n = self.cfg.batch_size
         gen = self.rand.sampling
@@ -218,7 +220,6 @@ class Trainer:
         self.optD.zero_grad(set_to_none=True)
         loss.backward()
         self.optD.step()
-        return loss.detach()
 
     def generator_step(self) -> torch.Tensor:
         """The generator learns through the discriminator only; it never sees a real row."""
@@ -250,7 +251,9 @@ class Trainer:
               checkpoint: CheckpointFn | None = None, *, epsilon_before: float = 0.0) -> None:
         """Train from `self.epoch` to the planned number of epochs.
 
-        Progress reports ε spent in total: `epsilon_before` (preprocessing) plus DP-SGD so far.
+        Progress reports ε spent in total: `epsilon_before` (preprocessing) plus DP-SGD so far,
+        and the generator's mean loss, a loss on generated rows only (the discriminator's
+        loss is a sum over real rows, not DP, and is never reported).
         """
         x = torch.as_tensor(data, device=self.device)
         c = torch.as_tensor(codes, dtype=torch.long, device=self.device)
@@ -258,13 +261,12 @@ class Trainer:
         self.G.train()
         self.D.train()
         while self.epoch < plan.epochs:
-            d_losses: list[torch.Tensor] = []
             g_losses: list[torch.Tensor] = []
             for step in range(plan.steps_per_epoch):
                 if self.cfg.private:
-                    d_losses.append(self.dp_discriminator_step(x, c))
+                    self.dp_discriminator_step(x, c)
                 else:
-                    d_losses.append(self.plain_discriminator_step(x))
+                    self.plain_discriminator_step(x)
                 g_losses.append(self.generator_step())
                 if step % 100 == 99:  # a chance to cancel within long epochs
                     progress(Progress("training", (self.epoch + step / plan.steps_per_epoch) / plan.epochs,
@@ -278,8 +280,7 @@ class Trainer:
             progress(Progress(
                 "training", self.epoch / plan.epochs, epsilon_spent=eps,
                 message=f"epoch {self.epoch}/{plan.epochs}",
-                metrics={"epoch": float(self.epoch), "loss_d": _mean(d_losses),
-                         "loss_g": _mean(g_losses), "epsilon": eps},
+                metrics={"epoch": float(self.epoch), "loss_g": _mean(g_losses), "epsilon": eps},
             ))
 
     # --- state for checkpoints -----------------------------------------------------

@@ -28,14 +28,19 @@ from synth.store.metadata import MetadataStore
 from synth.store.pages import Page, fetch_page
 from synth.store.sqltables import jobs
 
+#: Progress metrics that are not DP and are never shown: DP-CTGAN's discriminator loss
+#: (a mean over real rows). Jobs stored before it was withheld hold it; it is dropped on read.
+WITHHELD_METRICS = frozenset({"loss_d"})
+
 
 def job_from_row(r: Row[Any]) -> JobRecord:
     m = dict(r._mapping)
+    metrics = json.loads(m.pop("metrics_json"))
     return JobRecord(
         kind=JobKind(m.pop("kind")),
         state=JobState(m.pop("state")),
         request=json.loads(m.pop("request_json")),
-        metrics=json.loads(m.pop("metrics_json")),
+        metrics={k: v for k, v in metrics.items() if k not in WITHHELD_METRICS},
         **m,
     )
 
@@ -186,7 +191,9 @@ class JobStore:
                     fraction=max(0.0, min(1.0, p.fraction)),
                     epsilon_spent=p.epsilon_spent,
                     message=p.message,
-                    metrics_json=json.dumps({k: float(v) for k, v in p.metrics.items()}),
+                    metrics_json=json.dumps(
+                        {k: float(v) for k, v in p.metrics.items() if k not in WITHHELD_METRICS}
+                    ),
                 )
             )
         self._notify()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from sqlalchemy import update
 
 import synth
 from synth.server import RunningServer
+from synth.store.sqltables import jobs
 from synth.v1 import jobs_pb2
 from tests.service.stubs import Stubs
 
@@ -15,6 +19,7 @@ def test_dpctgan_through_the_service(fresh_server: RunningServer, adult_small_cs
     src = client.register_source("adult", adult_small_csv, budget=synth.Budget(epsilon=4.0, delta=1e-6))
     handle = client.train(src, generator="dpctgan", epsilon=3.0, epochs=1, batch_size=200,
                           generator_dim=[32, 32], discriminator_dim=[32, 32], embedding_dim=16)
+    snapshots = list(handle.watch(timeout=300))  # every progress event a caller can read
     model = handle.result()
     final = client.get_job(handle.name)
     assert model.generator == "dpctgan"
@@ -22,8 +27,17 @@ def test_dpctgan_through_the_service(fresh_server: RunningServer, adult_small_cs
     assert {s.purpose for s in model.spends} == {"preprocessing", "training"}
     budget = client.budget(src)
     assert budget.spent.epsilon == pytest.approx(3.0)
-    # The last progress event of the training (losses, ε spent) stays on the finished job.
-    assert {"loss_d", "loss_g"} <= set(final.progress.metrics)
+    # The last progress event of the training (the generator's loss, ε spent) stays on the
+    # finished job. The discriminator's loss, a sum over real rows and not DP, is never shown.
+    assert {"loss_g", "epsilon"} <= set(final.progress.metrics)
+    assert any("loss_g" in s.progress.metrics for s in snapshots)
+    assert not any("loss_d" in s.progress.metrics for s in [*snapshots, final])
+    # A job stored before the discriminator's loss was withheld holds it: dropped on read.
+    with fresh_server.service.stores.meta.transaction() as conn:
+        old = json.dumps({**final.progress.metrics, "loss_d": 0.69})
+        conn.execute(update(jobs).where(jobs.c.id == handle.name.split("/")[1]).values(metrics_json=old))
+    assert "loss_d" not in client.get_job(handle.name).progress.metrics
+    assert "loss_d" not in next(j for j in client.list_jobs() if j.name == handle.name).progress.metrics
     assert final.progress.epsilon_spent == pytest.approx(model.epsilon)
     df = client.download(client.generate(model, rows=500, seed=3).result())
     assert df.height == 500 and df.columns == [c.name for c in src.schema.columns]
