@@ -142,6 +142,7 @@ def main() -> None:
         rows.append(("upload: the byte stream alone vs reading the file", t_read_bytes, min(upload_stream)))
 
         # --- download ----------------------------------------------------------------
+        client.approve_schema(f"big-{counter[0]}")  # a bench table: its proposed schema as is
         model = client.train(f"big-{counter[0]}", generator="dp_marginals", epsilon=1.0).result()
         target_rows = pq.ParquetFile(src_path).metadata.num_rows
         ds = client.generate(model, rows=target_rows, seed=1).result()

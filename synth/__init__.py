@@ -33,6 +33,8 @@ if TYPE_CHECKING:
         NotFound,
         PrivacyError,
         ResourceLimit,
+        SchemaNotApproved,
+        SchemaVersionMismatch,
         SynthError,
         Unavailable,
     )
@@ -70,6 +72,8 @@ _ERRORS = (
     "NotFound",
     "PrivacyError",
     "ResourceLimit",
+    "SchemaNotApproved",
+    "SchemaVersionMismatch",
     "SynthError",
     "Unavailable",
 )
@@ -122,6 +126,8 @@ __all__ = [
     "NotFound",
     "PrivacyError",
     "ResourceLimit",
+    "SchemaNotApproved",
+    "SchemaVersionMismatch",
     "Source",
     "SynthError",
     "TableSchema",

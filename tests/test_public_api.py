@@ -37,6 +37,8 @@ EXPECTED = {
     "NotFound",
     "PrivacyError",
     "ResourceLimit",
+    "SchemaNotApproved",
+    "SchemaVersionMismatch",
     "Source",
     "SynthError",
     "TableSchema",

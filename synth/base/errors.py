@@ -92,6 +92,22 @@ class PrivacyError(FailedPrecondition):
     reason = "PRIVACY_RULE"
 
 
+class SchemaNotApproved(FailedPrecondition):
+    """The source's schema is a proposal its owner has not approved; nothing trains on it.
+
+    Everything in a schema is public (it shapes every model and the released
+    files), and an inferred one came from the data: the owner reviews it first.
+    """
+
+    reason = "SCHEMA_NOT_APPROVED"
+
+
+class SchemaVersionMismatch(FailedPrecondition):
+    """An approval named a schema version that is no longer the source's current one."""
+
+    reason = "SCHEMA_VERSION_MISMATCH"
+
+
 class BudgetExhausted(SynthError):
     """A spend would pass the source's (ε, δ) cap."""
 

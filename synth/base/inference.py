@@ -1,17 +1,28 @@
 """A schema proposal from a table: kinds guessed from types, shapes and names.
 
-The owner reviews the proposal and may override any kind before training.
+The proposal is only that: kinds, nullability and (for CSV) types come from
+the table's values, so the owner reviews it, edits what is wrong, and approves
+it before anything trains (`synth.core.sources`). `inferred_parts` records
+which parts of a schema came from the table rather than from the owner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from synth.base.errors import FieldViolation, InvalidSchema
-from synth.base.schema import ColumnKind, ColumnSchema, TableSchema, Tag, normalize_type
+from synth.base.schema import (
+    ColumnKind,
+    ColumnSchema,
+    TableSchema,
+    Tag,
+    normalize_type,
+    type_to_name,
+)
 
 _ID_NAME_HINTS = ("id", "uuid", "key")
 _PII_NAME_HINTS = (
@@ -67,6 +78,33 @@ def infer_schema(table: pa.Table, *, id_uniqueness: float = 0.999) -> TableSchem
     return TableSchema(columns=tuple(cols))
 
 
+#: The parts of a column's schema that inference takes from the table when the owner
+#: does not declare them (named as in field violations: "columns.{name}.{part}").
+INFERABLE = ("kind", "nullable", "arrow_type")
+
+
+def inferred_parts(
+    names: list[str],
+    declared: TableSchema | None,
+    before: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Which parts of each column came from the table rather than from the owner.
+
+    Without a declared schema, all of them. A declared column states its kind
+    and nullability; its type when `arrow_type` is set, else the type is the
+    table's (on registration) or whatever it was `before` (on an edit; None
+    there means every part came from the table).
+    """
+    if declared is None:
+        return {name: INFERABLE for name in names}
+    out: dict[str, tuple[str, ...]] = {}
+    for col in declared.columns:
+        was = INFERABLE if before is None else tuple(before.get(col.name, ()))
+        typed_by_table = not col.arrow_type and (before is None or "arrow_type" in was)
+        out[col.name] = ("arrow_type",) if typed_by_table else ()
+    return out
+
+
 def merge_declarations(inferred: TableSchema, declared: TableSchema | None) -> TableSchema:
     """The owner's schema wins wherever it speaks; its columns must match the table's."""
     if declared is None:
@@ -77,7 +115,7 @@ def merge_declarations(inferred: TableSchema, declared: TableSchema | None) -> T
         )
     cols = []
     for inf, dec in zip(inferred.columns, declared.columns, strict=True):
-        if dec.arrow_type and dec.arrow_type != inf.arrow_type:
+        if dec.arrow_type and type_to_name(dec.dtype) != inf.arrow_type:
             raise InvalidSchema(
                 f"column {dec.name!r}: declared type {dec.arrow_type} but the table stores {inf.arrow_type}",
                 violations=[FieldViolation(f"columns.{dec.name}.arrow_type", "type mismatch")],

@@ -10,16 +10,18 @@ import hashlib
 import hmac
 import io
 import os
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth.base.errors import InvalidTable
-from synth.base.schema import is_supported_type, normalize_type
+from synth.base.errors import FieldViolation, InvalidSchema, InvalidTable
+from synth.base.schema import is_supported_type, normalize_type, type_from_name
 
 TableFormat = Literal["parquet", "csv"]
 PARQUET_MAGIC = b"PAR1"
@@ -37,12 +39,21 @@ def read_table(
     *,
     fmt: TableFormat | None = None,
     max_bytes: int | None = None,
+    types: Mapping[str, str] | None = None,
 ) -> pa.Table:
     """Read a Parquet or CSV table and check it can be a source.
 
     Raises `InvalidTable` with a message a person can act on for a corrupt
     file, an empty table, a table without columns, duplicate or empty column
     names, unsupported column types, or a file over `max_bytes`.
+
+    `types` are the owner's declared Arrow types by column name (names the
+    table lacks are left for the schema check). A CSV column with a declared
+    type is read as text and cast to it, instead of taking polars' guess; a
+    cell that does not fit raises `InvalidSchema` naming the column and the
+    row, never the value. A Parquet column is cast to its declared type when
+    every value of the stored type fits (wider integers and floats, finer
+    timestamps, dates to timestamps); other declared types are refused.
     """
     if isinstance(source, bytes):
         size = len(source)
@@ -64,9 +75,14 @@ def read_table(
     if size == 0:
         raise InvalidTable("the file is empty: send a table with a header and at least one row")
     kind = detect_format(head, fmt)
-    table = _read_parquet(source) if kind == "parquet" else _read_csv(source)
+    declared = {name: normalize_type(type_from_name(t)) for name, t in (types or {}).items() if t}
+    table = _read_parquet(source) if kind == "parquet" else _read_csv(source, set(declared))
     check_source_table(table)
-    return normalize_table(table)
+    table = normalize_table(table)
+    for name, target in declared.items():
+        if name in table.column_names:
+            table = _cast_declared(table, name, target, from_text=kind == "csv")
+    return table
 
 
 def _read_parquet(source: bytes | str | os.PathLike[str]) -> pa.Table:
@@ -80,7 +96,8 @@ def _read_parquet(source: bytes | str | os.PathLike[str]) -> pa.Table:
         ) from exc
 
 
-def _read_csv(source: bytes | str | os.PathLike[str]) -> pa.Table:
+def _read_csv(source: bytes | str | os.PathLike[str], as_text: Collection[str] = ()) -> pa.Table:
+    """Parse a CSV; columns named in `as_text` are kept as text (their type is declared)."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     if b"\x00" in data[:65536]:
         raise InvalidTable(
@@ -99,6 +116,7 @@ def _read_csv(source: bytes | str | os.PathLike[str]) -> pa.Table:
             infer_schema_length=10_000,
             null_values=[""],
             raise_if_empty=False,
+            schema_overrides={n: pl.String for n in names if n in as_text} or None,
         )
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
         raise InvalidTable(
@@ -150,6 +168,90 @@ def normalize_table(table: pa.Table) -> pa.Table:
         else table
     )
     return table.replace_schema_metadata(None).combine_chunks()
+
+
+_TIME_UNITS = ("s", "ms", "us", "ns")
+
+
+def widens(stored: pa.DataType, declared: pa.DataType) -> bool:
+    """Whether every value of `stored` has a place in `declared` (a lossless cast by type).
+
+    Wider integers (signed, or unsigned into wider signed), integers into a
+    float with room for all their digits, wider floats, finer timestamp units
+    with the same time zone, and dates into timestamps. Timestamps that fall
+    outside a finer unit's range are caught when the values are cast.
+    """
+    t = pa.types
+    if stored == declared:
+        return True
+    if t.is_integer(stored) and t.is_integer(declared):
+        if t.is_signed_integer(stored) and t.is_unsigned_integer(declared):
+            return False
+        if t.is_unsigned_integer(stored) and t.is_signed_integer(declared):
+            return declared.bit_width > stored.bit_width
+        return declared.bit_width >= stored.bit_width
+    if t.is_integer(stored) and t.is_floating(declared):
+        mantissa = {16: 11, 32: 24, 64: 53}[declared.bit_width]
+        return stored.bit_width < mantissa
+    if t.is_floating(stored) and t.is_floating(declared):
+        return declared.bit_width >= stored.bit_width
+    if t.is_timestamp(stored) and t.is_timestamp(declared):
+        return stored.tz == declared.tz and _TIME_UNITS.index(declared.unit) >= _TIME_UNITS.index(
+            stored.unit
+        )
+    return t.is_date32(stored) and t.is_timestamp(declared) and declared.tz is None
+
+
+def _cast_declared(table: pa.Table, name: str, target: pa.DataType, *, from_text: bool) -> pa.Table:
+    """Cast one column to its declared type; refuse it naming the column and a row, never a value."""
+    col = table.column(name)
+    if col.type == target:
+        return table
+    where = [FieldViolation(f"columns.{name}.arrow_type", f"declared {target}")]
+    if not from_text and not widens(col.type, target):
+        raise InvalidSchema(
+            f"column {name!r} is declared {target}, but the Parquet file stores {col.type}, "
+            f"whose values do not all fit in {target}; declare {col.type} (or a wider type), "
+            "or cast the column in the file",
+            violations=where,
+        )
+    try:
+        cast = pc.cast(col, target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        row = _first_row_that_does_not_fit(col.combine_chunks(), target)
+        if row is None:  # the type cannot be made from this column at all
+            raise InvalidSchema(
+                f"column {name!r} cannot be read as {target}; declare another type",
+                violations=where,
+            ) from None
+        # `from None`: Arrow's message quotes the cell, and a value never goes in an error.
+        raise InvalidSchema(
+            f"column {name!r}: the cell in row {row} (counting from 0, the header not counted) "
+            f"does not fit the declared type {target}; correct the file or declare another type",
+            violations=where,
+            metadata={"column": name, "row": str(row)},
+        ) from None
+    return table.set_column(table.column_names.index(name), pa.field(name, target), cast)
+
+
+def _first_row_that_does_not_fit(col: pa.Array, target: pa.DataType) -> int | None:
+    """The index of the first cell the cast refuses (a block at a time, then cell by cell)."""
+    block = 4096
+    for start in range(0, len(col), block):
+        part = col.slice(start, block)
+        try:
+            pc.cast(part, target, safe=True)
+            continue
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            pass
+        for i in range(len(part)):
+            try:
+                pc.cast(part.slice(i, 1), target, safe=True)
+            except pa.ArrowInvalid:
+                return start + i
+            except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                return None
+    return None
 
 
 #: How a keyed fingerprint starts: "hmac-sha256:" and 64 hex digits.

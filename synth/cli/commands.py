@@ -110,6 +110,15 @@ def demo(args: argparse.Namespace) -> int:
                 display_name="UCI Adult (bundled sample)",
             )
             note(args, f"registered {src}")
+            # The inferred schema is a proposal (its kinds, nullability and types came
+            # from the table). The demo approves it unread; with your own data, review
+            # it first: `synth sources schema SOURCE`, then `synth sources approve-schema`.
+            src = client.approve_schema(src)
+            note(
+                args,
+                f"approved the proposed schema (version {src.schema_version}) as is: a demo "
+                "shortcut; review your own before approving",
+            )
             model = client.train(src, generator="dp_marginals", epsilon=args.epsilon).result(
                 progress=not args.quiet
             )
@@ -127,6 +136,7 @@ def demo(args: argparse.Namespace) -> int:
     print("synth demo: a differentially private synthetic copy of UCI Adult")
     print(f"  rows       {ds.rows:,}")
     print(f"  columns    {columns} ({', '.join(src.schema.names[:5])}, ...)")
+    print(f"  schema     version {src.schema_version}, approved as proposed (a demo shortcut)")
     print(f"  privacy    {spent} spent of the cap {budget.cap} ({model.generator})")
     print(f"  model      {model.name}")
     print(f"  dataset    {ds.name}")
@@ -163,12 +173,21 @@ def sources_register(args: argparse.Namespace) -> int:
             uri=args.uri,
             budget=Budget(epsilon=args.epsilon, delta=args.delta),
             schema=args.schema,
+            approve_schema=args.approve_schema,
             holdout_fraction=args.holdout_fraction,
             split_seed=args.split_seed,
             allow_non_private=args.allow_non_private,
             display_name=args.display_name,
             progress=not args.quiet,
         )
+    emit(args, src)
+    return 0
+
+
+def sources_approve_schema(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        src = client.approve_schema(args.source, schema_version=args.version)
+    note(args, f"approved schema version {src.schema_version} of {src.name}")
     emit(args, src)
     return 0
 

@@ -76,6 +76,12 @@ def _add_sources(verbs: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--delta", type=float, default=1e-6, help="δ cap (default 1e-6)")
     p.add_argument("--schema", default=None, help="a schema JSON file overriding the inferred one")
+    p.add_argument(
+        "--approve-schema",
+        action="store_true",
+        help="approve --schema as given (every column's arrow_type declared); without it "
+        "the schema is pending until `synth sources approve-schema`",
+    )
     p.add_argument("--holdout-fraction", type=float, default=None)
     p.add_argument("--split-seed", type=int, default=None)
     p.add_argument("--allow-non-private", action="store_true")
@@ -94,7 +100,25 @@ def _add_sources(verbs: Any, common: argparse.ArgumentParser) -> None:
     p = sv.add_parser("update-schema", parents=[common], help="replace a source's schema")
     p.add_argument("source")
     p.add_argument("schema", help="the edited schema JSON file")
-    p.set_defaults(func=commands.simple(lambda c, a: c.update_schema(a.source, a.schema)))
+    p.add_argument(
+        "--approve", action="store_true", help="approve the edited schema in the same call"
+    )
+    p.set_defaults(
+        func=commands.simple(lambda c, a: c.update_schema(a.source, a.schema, approve=a.approve))
+    )
+    p = sv.add_parser(
+        "approve-schema",
+        parents=[common],
+        help="approve a source's schema after reviewing it (training needs an approved schema)",
+    )
+    p.add_argument("source")
+    p.add_argument(
+        "--version",
+        type=int,
+        default=None,
+        help="the schema version you reviewed (default: the current one, as `sources get` shows)",
+    )
+    p.set_defaults(func=commands.sources_approve_schema)
 
     p = verbs.add_parser("budget", parents=[common], help="a source's privacy ledger")
     p.add_argument("source")

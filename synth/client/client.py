@@ -188,6 +188,7 @@ class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
         budget: Budget,
         uri: str | None = None,
         schema: TableSchema | str | os.PathLike[str] | None = None,
+        approve_schema: bool = False,
         holdout_fraction: float | None = None,
         split_seed: int | None = None,
         allow_non_private: bool = False,
@@ -201,7 +202,16 @@ class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
         `data` is a local Parquet/CSV path (streamed in 1 MiB chunks), raw file
         bytes, or a pyarrow Table / polars / pandas DataFrame (sent as
         Parquet); or pass `uri`, a path the *server* reads, instead. `schema`
-        (a `TableSchema` or a path to its JSON) overrides the inferred one.
+        (a `TableSchema` or a path to its JSON) overrides the inferred one; its
+        declared `arrow_type`s are how the server reads the columns (CSV text
+        is cast to them).
+
+        The source starts with its schema pending: review `source.schema` (and
+        `source.inferred_fields`, what came from the table), then
+        `approve_schema(source)`; `train` refuses it until then
+        (`synth.SchemaNotApproved`). `approve_schema=True` approves `schema`
+        at once, for a schema that declares every column's type (then nothing
+        in it came from the table's values).
         """
         if (data is None) == (uri is None):
             raise InvalidArgument("pass either the table (a path, bytes or a DataFrame) or uri=, not both")
@@ -213,6 +223,7 @@ class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
             uri=uri or "",
             budget=convert.budget_to_proto(budget),
             allow_non_private=allow_non_private,
+            approve_schema=approve_schema,
         )
         if holdout_fraction is not None:
             header.holdout_fraction = holdout_fraction
@@ -255,14 +266,39 @@ class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
         return self.get_source(source).schema
 
     def update_schema(
-        self, source: Source | str, schema: TableSchema | str | os.PathLike[str]
+        self,
+        source: Source | str,
+        schema: TableSchema | str | os.PathLike[str],
+        *,
+        approve: bool = False,
     ) -> Source:
-        """Replace the source's schema (a `TableSchema`, or a path to its JSON)."""
+        """Replace the source's schema (a `TableSchema`, or a path to its JSON).
+
+        The edit is the next schema version, pending until approved; with
+        `approve=True` it is approved in the same call (the schema as sent).
+        """
         request = sources_pb2.UpdateSchemaRequest(
             name=convert.resource_name(source, "sources"),
             schema=schema_to_proto(convert.coerce_schema(schema)),
+            approve=approve,
         )
         return convert.source_from_proto(self._call(self._stubs.sources.UpdateSchema, request))
+
+    def approve_schema(self, source: Source | str, *, schema_version: int | None = None) -> Source:
+        """Approve the source's schema, so it can train; returns the source, approved.
+
+        Approves the version you reviewed: `schema_version`, else the version of
+        the `Source` you pass (its `schema` is what you looked at), else, for a
+        name, the current one. A version edited since is refused
+        (`synth.SchemaVersionMismatch`).
+        """
+        if schema_version is None:
+            seen = source if isinstance(source, Source) else self.get_source(source)
+            schema_version = seen.schema_version
+        request = sources_pb2.ApproveSchemaRequest(
+            name=convert.resource_name(source, "sources"), schema_version=schema_version
+        )
+        return convert.source_from_proto(self._call(self._stubs.sources.ApproveSchema, request))
 
     def budget(self, source: Source | str) -> BudgetStatus:
         """The source's ledger: cap, spent, remaining and every charge."""
@@ -289,6 +325,10 @@ class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
         **hyperparameters: Any,
     ) -> JobHandle[Model]:
         """Start training; the spend is charged to the ledger before this returns.
+
+        The source's schema must be approved (`approve_schema`); a pending one
+        is refused with `synth.SchemaNotApproved`, naming what to review, and
+        nothing is charged.
 
         `epsilon=None` asks for a non-private model (only on sources registered
         with `allow_non_private`). Generator hyper-parameters go in `params` or

@@ -149,6 +149,9 @@ def source_from_proto(msg: sources_pb2.Source) -> Source:
         create_time=_time(msg.create_time),
         schema_version=msg.schema_version,
         version_id=msg.version_id,
+        schema_state="approved" if msg.schema_state == sources_pb2.SCHEMA_APPROVED else "pending",
+        approved_schema_version=msg.approved_schema_version,
+        inferred_fields=tuple(msg.inferred_fields),
     )
 
 

@@ -116,15 +116,30 @@ class Source:
     schema_version: int = 1
     #: "sv-...": the random id models and datasets name this source's rows by.
     version_id: str = ""
+    #: "pending" until the owner approves `schema_version`; nothing trains before.
+    schema_state: str = "pending"
+    #: The last schema version the owner approved (0: none).
+    approved_schema_version: int = 0
+    #: What the server took from the table, to review: "columns.{name}.{kind|nullable|arrow_type}".
+    inferred_fields: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def id(self) -> str:
         return self.name.split("/", 1)[-1]
 
+    @property
+    def schema_approved(self) -> bool:
+        return self.schema_state == "approved"
+
     def __str__(self) -> str:
+        state = (
+            "schema approved"
+            if self.schema_approved
+            else f"schema v{self.schema_version} pending approval"
+        )
         return (
             f"{self.name}: {self.row_count:,} rows ({self.train_rows:,} train / "
-            f"{self.holdout_rows:,} holdout), {len(self.schema)} columns, "
+            f"{self.holdout_rows:,} holdout), {len(self.schema)} columns ({state}), "
             f"budget cap {self.budget_cap}"
         )
 

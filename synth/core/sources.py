@@ -2,6 +2,10 @@
 
 Nothing is written until the table has passed every check, and then the
 stored parts and the metadata row appear together or not at all.
+
+An inferred schema is a proposal: the source is "schema pending" until its
+owner approves the version they reviewed (`approve_schema`, or an edit with
+`approve`), and training refuses it until then (`require_approved_schema`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,9 +25,16 @@ import pyarrow.parquet as pq
 from sqlalchemy.exc import IntegrityError
 
 from synth.base.atomic import write_parquet_atomic
-from synth.base.errors import AlreadyExists, Cancelled, FieldViolation, InvalidArgument
-from synth.base.inference import infer_schema, merge_declarations
-from synth.base.names import check_source_id, new_source_version
+from synth.base.errors import (
+    AlreadyExists,
+    Cancelled,
+    FieldViolation,
+    InvalidArgument,
+    SchemaNotApproved,
+    SchemaVersionMismatch,
+)
+from synth.base.inference import infer_schema, inferred_parts, merge_declarations
+from synth.base.names import check_source_id, name_of, new_source_version
 from synth.base.schema import TableSchema
 from synth.base.tableio import TableFormat, fingerprint, read_table, split_holdout
 from synth.core.config import ServiceConfig
@@ -48,6 +59,8 @@ class RegisterRequest:
     schema: TableSchema | None = None
     allow_non_private: bool = False
     size_bytes: int = 0
+    #: Approve `schema` as sent; only for a schema that declares every part of every column.
+    approve_schema: bool = False
 
 
 def validate_register(req: RegisterRequest, config: ServiceConfig) -> None:
@@ -67,12 +80,69 @@ def validate_register(req: RegisterRequest, config: ServiceConfig) -> None:
                 "header.size_bytes", f"over the limit of {config.max_source_bytes:,} bytes"
             )
         )
+    if req.approve_schema and req.schema is None:
+        v.append(
+            FieldViolation(
+                "header.approve_schema",
+                "needs header.schema: a schema inferred from the table is reviewed, then "
+                "approved (ApproveSchema)",
+            )
+        )
+    elif req.approve_schema and req.schema is not None:
+        untyped = [c.name for c in req.schema.columns if not c.arrow_type]
+        if untyped:
+            v.append(
+                FieldViolation(
+                    "header.approve_schema",
+                    f"needs every column's arrow_type declared (missing: {', '.join(untyped)}): "
+                    "a type read from the table is reviewed before it is approved",
+                )
+            )
     if v:
         raise InvalidArgument(
             "the registration header is not valid: "
             + "; ".join(f"{x.field} {x.description}" for x in v),
             violations=v,
         )
+
+
+_PART_WORDS = {"kind": "kind", "nullable": "nullability", "arrow_type": "type"}
+_LISTED_COLUMNS = 20
+
+
+def pending_schema_message(record: SourceRecord) -> str:
+    """Why a source cannot train yet: what to review, and every way to approve."""
+    name = name_of("sources", record.id)
+    version = record.schema_version
+    by_column: dict[str, list[str]] = {}
+    for column, part in record.inferred_parts():
+        by_column.setdefault(column, []).append(_PART_WORDS[part])
+    if record.approved_schema_version:
+        state = f"schema version {version} is an edit not yet approved (version {record.approved_schema_version} was)"
+    else:
+        state = f"schema (version {version}) is a proposal not yet approved"
+    lines = [
+        f"{name} cannot train yet: its {state}. Everything in a schema is public (it shapes "
+        "every model and the files released from them), so its owner approves it first."
+    ]
+    if by_column:
+        listed = [f"{c} ({', '.join(p)})" for c, p in list(by_column.items())[:_LISTED_COLUMNS]]
+        more = len(by_column) - len(listed)
+        lines.append(
+            "Parts of it were taken from the table's values rather than declared: "
+            + ", ".join(listed)
+            + (f", and {more} more column(s)" if more > 0 else "")
+            + "."
+        )
+    else:
+        lines.append("Nothing in it was taken from the table; every part was declared.")
+    lines.append(
+        f"Review it (client.schema(source), or `synth sources schema {name}`), then approve "
+        f"it: client.approve_schema(source), `synth sources approve-schema {name}`, or "
+        f'ApproveSchema(name="{name}", schema_version={version}); or edit and approve in one '
+        "call: client.update_schema(source, schema, approve=True)."
+    )
+    return " ".join(lines)
 
 
 def fingerprint_key(secret: bytes) -> bytes:
@@ -114,7 +184,10 @@ class SourceService:
             raise InvalidArgument(
                 "no table: send chunks of a Parquet or CSV file after the header, or set header.uri"
             )
-        table = read_table(path, fmt=req.fmt, max_bytes=self.config.max_source_bytes)
+        declared_types = {c.name: c.arrow_type for c in req.schema or () if c.arrow_type}
+        table = read_table(
+            path, fmt=req.fmt, max_bytes=self.config.max_source_bytes, types=declared_types
+        )
         schema = merge_declarations(infer_schema(table), req.schema)
         schema.check_table(table)
         fp = fingerprint(table, self._fingerprint_key)
@@ -172,6 +245,8 @@ class SourceService:
             size_bytes=size,
             create_time=time.time(),
             version_id=new_source_version(),
+            approved_schema_version=1 if req.approve_schema else 0,
+            inferred=inferred_parts(schema.names, req.schema),
         )
         try:
             with self.rows.inserting(record), self.artifacts.staged_dir(rel) as staging:
@@ -213,15 +288,63 @@ class SourceService:
         name = {"train": TRAIN_FILE, "holdout": HOLDOUT_FILE}[part]
         return pq.read_table(self.artifacts.path(f"{self.artifacts.source_dir(record.id)}/{name}"))
 
-    def update_schema(self, source_id: str, schema: TableSchema) -> SourceRecord:
+    def update_schema(
+        self, source_id: str, schema: TableSchema, *, approve: bool = False
+    ) -> SourceRecord:
+        """Store the edited schema as the next version: pending, or approved with `approve`."""
         record = self.get(source_id)
         if schema.names != record.schema.names:
             raise InvalidArgument(
                 f"the schema's columns {schema.names} must be the source's columns {record.schema.names}, in order"
             )
         merged = merge_declarations(record.schema, schema)
-        self.rows.set_schema(source_id, merged)
+        inferred = inferred_parts(merged.names, schema, before=record.inferred)
+        stored = replace(record, inferred=inferred)
+        self.rows.set_schema(
+            source_id, merged, inferred_json=stored.inferred_json(), approve=approve
+        )
         return self.get(source_id)
+
+    def approve_schema(self, source_id: str, schema_version: int) -> SourceRecord:
+        """Approve the schema version the owner reviewed, if it is still the current one."""
+        if schema_version <= 0:
+            raise InvalidArgument(
+                "schema_version is required: the version you reviewed (the source's "
+                "schema_version), so a schema edited since is not approved unseen",
+                violations=[FieldViolation("schema_version", "required, > 0")],
+            )
+        record = self.get(source_id)
+        if record.schema_version != schema_version or not self.rows.approve_schema(
+            source_id, schema_version
+        ):
+            current = self.get(source_id).schema_version
+            raise SchemaVersionMismatch(
+                f"sources/{source_id} is at schema version {current}, not {schema_version}: "
+                f"it changed after you looked. Review version {current} (GetSource, "
+                f"`synth sources schema sources/{source_id}`) and approve that one",
+                violations=[FieldViolation("schema_version", f"the current one is {current}")],
+                metadata={"schema_version": str(current)},
+            )
+        return self.get(source_id)
+
+    def require_approved_schema(self, record: SourceRecord) -> None:
+        """Raise `SchemaNotApproved` (naming what to review) unless the current schema is approved."""
+        if record.schema_approved:
+            return
+        parts = record.inferred_parts()
+        raise SchemaNotApproved(
+            pending_schema_message(record),
+            violations=[
+                # The message says it too (the CLI prints a description only once).
+                FieldViolation(f"columns.{name}.{part}", "taken from the table's values")
+                for name, part in parts
+            ],
+            metadata={
+                "source": name_of("sources", record.id),
+                "schema_version": str(record.schema_version),
+                "approved_schema_version": str(record.approved_schema_version),
+            },
+        )
 
     def delete(self, source_id: str) -> None:
         """Remove the stored rows, models and datasets; keep the ledger for audit."""

@@ -55,6 +55,7 @@ class TrainingService:
 
     def submit(self, req: TrainRequest) -> JobRecord:
         source = self.sources.get(req.source_id)
+        self.sources.require_approved_schema(source)  # before anything is planned or charged
         kind = choose_kind(req.generator, source, req.epsilon)
         plan = build_generator(kind, req, source)
         spends = plan.generator.plan(source.schema, source.train_rows)

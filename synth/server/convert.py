@@ -56,6 +56,11 @@ def source_to_pb(r: SourceRecord) -> sources_pb2.Source:
         create_time=ts(r.create_time),
         schema_version=r.schema_version,
         version_id=r.version_id,
+        schema_state=(
+            sources_pb2.SCHEMA_APPROVED if r.schema_approved else sources_pb2.SCHEMA_PENDING
+        ),
+        approved_schema_version=r.approved_schema_version,
+        inferred_fields=[f"columns.{name}.{part}" for name, part in r.inferred_parts()],
     )
 
 

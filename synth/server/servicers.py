@@ -71,7 +71,15 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
             raise InvalidArgument(
                 "schema is required", violations=[FieldViolation("schema", "required")]
             )
-        record = self.svc.sources.update_schema(source_id, convert.schema_from_pb(request.schema))
+        record = self.svc.sources.update_schema(
+            source_id, convert.schema_from_pb(request.schema), approve=request.approve
+        )
+        return convert.source_to_pb(record)
+
+    def ApproveSchema(self, request: Any, context: grpc.ServicerContext) -> Any:
+        record = self.svc.sources.approve_schema(
+            parse_name(request.name, "sources"), request.schema_version
+        )
         return convert.source_to_pb(record)
 
     def GetBudget(self, request: Any, context: grpc.ServicerContext) -> Any:

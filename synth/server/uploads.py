@@ -39,6 +39,7 @@ def header_to_request(h: sources_pb2.RegisterSourceHeader) -> RegisterRequest:
         schema=schema_from_pb(h.schema) if h.HasField("schema") else None,
         allow_non_private=h.allow_non_private,
         size_bytes=h.size_bytes,
+        approve_schema=h.approve_schema,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from synth.base.inference import INFERABLE
 from synth.base.schema import TableSchema
 
 
@@ -33,10 +34,39 @@ class SourceRecord:
     create_time: float
     #: A random id ("sv-<hex>") that models and datasets name; never derived from the rows.
     version_id: str
+    #: The schema version the owner approved (0: none); see `schema_approved`.
+    approved_schema_version: int
+    #: What the server took from the table rather than from the owner, per column
+    #: (parts of `INFERABLE`); None when unknown (registered before approval): all of it.
+    inferred: dict[str, tuple[str, ...]] | None
+
+    @property
+    def schema_approved(self) -> bool:
+        """Whether the owner approved the current schema (an edit makes it pending again)."""
+        return self.approved_schema_version == self.schema_version
+
+    @property
+    def schema_state(self) -> str:
+        return "approved" if self.schema_approved else "pending"
+
+    def inferred_parts(self) -> list[tuple[str, str]]:
+        """(column, part) for each part of the schema taken from the table, in column order."""
+        return [
+            (name, part)
+            for name in self.schema.names
+            for part in INFERABLE
+            if self.inferred is None or part in self.inferred.get(name, ())
+        ]
+
+    def inferred_json(self) -> str:
+        if self.inferred is None:
+            return "null"
+        return json.dumps({k: list(v) for k, v in self.inferred.items() if v})
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> SourceRecord:
         m = r._mapping
+        inferred = json.loads(m["schema_inferred_json"])
         return cls(
             id=m["id"],
             display_name=m["display_name"],
@@ -54,6 +84,8 @@ class SourceRecord:
             size_bytes=m["size_bytes"],
             create_time=m["create_time"],
             version_id=m["version_id"],
+            approved_schema_version=m["approved_schema_version"],
+            inferred=None if inferred is None else {k: tuple(v) for k, v in inferred.items()},
         )
 
 

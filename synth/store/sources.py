@@ -1,9 +1,10 @@
-"""Source rows: insert, read, list, schema updates and the delete cascade."""
+"""Source rows: insert, read, list, schema updates and approvals, and the delete cascade."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -34,10 +35,14 @@ class SourceRows:
         The caller writes the source's files inside the block, so files and row
         appear together. Raises `sqlalchemy.exc.IntegrityError` when the id is taken.
         """
-        values = {k: v for k, v in record.__dict__.items() if k != "schema"}
+        values = {k: v for k, v in record.__dict__.items() if k not in ("schema", "inferred")}
         with self.meta.transaction() as conn:
             conn.execute(
-                sources.insert().values(schema_json=record.schema.to_json(indent=None), **values)
+                sources.insert().values(
+                    schema_json=record.schema.to_json(indent=None),
+                    schema_inferred_json=record.inferred_json(),
+                    **values,
+                )
             )
             yield
 
@@ -60,16 +65,33 @@ class SourceRows:
             self.meta, q, page_size=page_size, token=token, make=SourceRecord.from_row
         )
 
-    def set_schema(self, source_id: str, schema: TableSchema) -> None:
+    def set_schema(
+        self, source_id: str, schema: TableSchema, *, inferred_json: str, approve: bool
+    ) -> None:
+        """Store a new schema version: pending, or approved in the same statement."""
+        values: dict[str, Any] = {
+            "schema_json": schema.to_json(indent=None),
+            "schema_inferred_json": inferred_json,
+            "schema_version": sources.c.schema_version + 1,
+        }
+        if approve:  # SET sees the row as it was: this is the new version
+            values["approved_schema_version"] = sources.c.schema_version + 1
         with self.meta.transaction() as conn:
-            conn.execute(
+            conn.execute(update(sources).where(sources.c.id == source_id).values(**values))
+
+    def approve_schema(self, source_id: str, version: int) -> bool:
+        """Approve `version` if it is still the current one; False when it is not."""
+        with self.meta.transaction() as conn:
+            done = conn.execute(
                 update(sources)
-                .where(sources.c.id == source_id)
-                .values(
-                    schema_json=schema.to_json(indent=None),
-                    schema_version=sources.c.schema_version + 1,
+                .where(
+                    sources.c.id == source_id,
+                    sources.c.deleted.is_(False),
+                    sources.c.schema_version == version,
                 )
+                .values(approved_schema_version=version)
             )
+        return bool(done.rowcount)
 
     def delete(self, source_id: str) -> Sequence[str]:
         """Drop the source's models, datasets and evaluations; keep its row (deleted) and ledger.

@@ -38,6 +38,11 @@ sources = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     # "sv-<hex>", random at registration: what models and datasets name (revision 0003).
     Column("version_id", String(40), nullable=False),
+    # The schema version the owner approved (0: none); approved when it is the current
+    # one. What came from the table, not the owner: {column: [field, ...]}, or null
+    # for "all of it" (sources from before approval). Revision 0004.
+    Column("approved_schema_version", Integer, nullable=False, default=0),
+    Column("schema_inferred_json", Text, nullable=False, default="{}"),
 )
 
 ledger = Table(

@@ -41,6 +41,28 @@ PARQUET: TableFormat.ValueType  # 1
 CSV: TableFormat.ValueType  # 2
 Global___TableFormat: _TypeAlias = TableFormat  # noqa: Y015
 
+class _SchemaState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SchemaStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SchemaState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHEMA_STATE_UNSPECIFIED: _SchemaState.ValueType  # 0
+    SCHEMA_PENDING: _SchemaState.ValueType  # 1
+    """Inferred from the table, or edited, and not approved since: Train is refused."""
+    SCHEMA_APPROVED: _SchemaState.ValueType  # 2
+    """The owner approved the current schema version."""
+
+class SchemaState(_SchemaState, metaclass=_SchemaStateEnumTypeWrapper):
+    """Whether the owner approved the source's current schema."""
+
+SCHEMA_STATE_UNSPECIFIED: SchemaState.ValueType  # 0
+SCHEMA_PENDING: SchemaState.ValueType  # 1
+"""Inferred from the table, or edited, and not approved since: Train is refused."""
+SCHEMA_APPROVED: SchemaState.ValueType  # 2
+"""The owner approved the current schema version."""
+Global___SchemaState: _TypeAlias = SchemaState  # noqa: Y015
+
 @_typing.final
 class RegisterSourceHeader(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -55,6 +77,7 @@ class RegisterSourceHeader(_message.Message):
     SCHEMA_FIELD_NUMBER: _builtins.int
     ALLOW_NON_PRIVATE_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    APPROVE_SCHEMA_FIELD_NUMBER: _builtins.int
     source_id: _builtins.str
     """The id in the resource name "sources/{source_id}": 1-63 characters of
     lower-case letters, digits and '-', starting with a letter.
@@ -71,6 +94,12 @@ class RegisterSourceHeader(_message.Message):
     """Allows training non-private models (internal test data only)."""
     size_bytes: _builtins.int
     """Expected size in bytes, if known: lets the server refuse early."""
+    approve_schema: _builtins.bool
+    """Approve `schema` as sent, so the source can train at once. Only with a
+    schema that declares every column's kind, nullability and arrow_type:
+    then nothing in it came from the table's values. Otherwise the source
+    starts with its schema pending (see ApproveSchema).
+    """
     @_builtins.property
     def budget(self) -> _common_pb2.PrivacyBudget:
         """The (epsilon, delta) cap for everything ever trained on this source."""
@@ -92,10 +121,11 @@ class RegisterSourceHeader(_message.Message):
         schema: _schema_pb2.TableSchema | None = ...,
         allow_non_private: _builtins.bool = ...,
         size_bytes: _builtins.int = ...,
+        approve_schema: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_holdout_fraction", b"_holdout_fraction", "_schema", b"_schema", "_split_seed", b"_split_seed", "budget", b"budget", "holdout_fraction", b"holdout_fraction", "schema", b"schema", "split_seed", b"split_seed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_holdout_fraction", b"_holdout_fraction", "_schema", b"_schema", "_split_seed", b"_split_seed", "allow_non_private", b"allow_non_private", "budget", b"budget", "display_name", b"display_name", "format", b"format", "holdout_fraction", b"holdout_fraction", "schema", b"schema", "size_bytes", b"size_bytes", "source_id", b"source_id", "split_seed", b"split_seed", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_holdout_fraction", b"_holdout_fraction", "_schema", b"_schema", "_split_seed", b"_split_seed", "allow_non_private", b"allow_non_private", "approve_schema", b"approve_schema", "budget", b"budget", "display_name", b"display_name", "format", b"format", "holdout_fraction", b"holdout_fraction", "schema", b"schema", "size_bytes", b"size_bytes", "source_id", b"source_id", "split_seed", b"split_seed", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__holdout_fraction: _TypeAlias = _typing.Literal["holdout_fraction"]  # noqa: Y015
     _WhichOneofArgType__holdout_fraction: _TypeAlias = _typing.Literal["_holdout_fraction", b"_holdout_fraction"]  # noqa: Y015
@@ -157,6 +187,9 @@ class Source(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
     VERSION_ID_FIELD_NUMBER: _builtins.int
+    SCHEMA_STATE_FIELD_NUMBER: _builtins.int
+    APPROVED_SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
+    INFERRED_FIELDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"sources/{source_id}" """
     display_name: _builtins.str
@@ -182,12 +215,24 @@ class Source(_message.Message):
     what models (Model.source_version) and datasets (lineage
     "synth.source_version") name their source's rows by.
     """
+    schema_state: Global___SchemaState.ValueType
+    """PENDING until the owner approves schema_version (ApproveSchema, or
+    UpdateSchema with approve); an edit makes it PENDING again.
+    """
+    approved_schema_version: _builtins.int
+    """The last version the owner approved; 0 when none was."""
     @_builtins.property
     def schema(self) -> _schema_pb2.TableSchema: ...
     @_builtins.property
     def budget_cap(self) -> _common_pb2.PrivacyBudget: ...
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def inferred_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the server took from the table rather than from the owner, to
+        review before approving: "columns.{name}.kind", ".nullable", ".arrow_type".
+        """
+
     def __init__(
         self,
         *,
@@ -206,10 +251,13 @@ class Source(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         schema_version: _builtins.int = ...,
         version_id: _builtins.str = ...,
+        schema_state: Global___SchemaState.ValueType = ...,
+        approved_schema_version: _builtins.int = ...,
+        inferred_fields: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["budget_cap", b"budget_cap", "create_time", b"create_time", "schema", b"schema"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_non_private", b"allow_non_private", "budget_cap", b"budget_cap", "create_time", b"create_time", "display_name", b"display_name", "fingerprint", b"fingerprint", "holdout_fraction", b"holdout_fraction", "holdout_rows", b"holdout_rows", "name", b"name", "row_count", b"row_count", "schema", b"schema", "schema_version", b"schema_version", "size_bytes", b"size_bytes", "split_seed", b"split_seed", "train_rows", b"train_rows", "version_id", b"version_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_non_private", b"allow_non_private", "approved_schema_version", b"approved_schema_version", "budget_cap", b"budget_cap", "create_time", b"create_time", "display_name", b"display_name", "fingerprint", b"fingerprint", "holdout_fraction", b"holdout_fraction", "holdout_rows", b"holdout_rows", "inferred_fields", b"inferred_fields", "name", b"name", "row_count", b"row_count", "schema", b"schema", "schema_state", b"schema_state", "schema_version", b"schema_version", "size_bytes", b"size_bytes", "split_seed", b"split_seed", "train_rows", b"train_rows", "version_id", b"version_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -287,7 +335,12 @@ class UpdateSchemaRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     SCHEMA_FIELD_NUMBER: _builtins.int
+    APPROVE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    approve: _builtins.bool
+    """Approve the schema as sent (the new version) in the same call; without
+    it the new version is pending.
+    """
     @_builtins.property
     def schema(self) -> _schema_pb2.TableSchema: ...
     def __init__(
@@ -295,14 +348,39 @@ class UpdateSchemaRequest(_message.Message):
         *,
         name: _builtins.str = ...,
         schema: _schema_pb2.TableSchema | None = ...,
+        approve: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["schema", b"schema"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "schema", b"schema"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve", b"approve", "name", b"name", "schema", b"schema"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateSchemaRequest: _TypeAlias = UpdateSchemaRequest  # noqa: Y015
+
+@_typing.final
+class ApproveSchemaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """"sources/{source_id}" """
+    schema_version: _builtins.int
+    """The version reviewed (Source.schema_version); required."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        schema_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "schema_version", b"schema_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveSchemaRequest: _TypeAlias = ApproveSchemaRequest  # noqa: Y015
 
 @_typing.final
 class GetBudgetRequest(_message.Message):

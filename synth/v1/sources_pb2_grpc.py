@@ -55,6 +55,11 @@ class SourceServiceStub:
                 request_serializer=synth_dot_v1_dot_sources__pb2.UpdateSchemaRequest.SerializeToString,
                 response_deserializer=synth_dot_v1_dot_sources__pb2.Source.FromString,
                 _registered_method=True)
+        self.ApproveSchema = channel.unary_unary(
+                '/synth.v1.SourceService/ApproveSchema',
+                request_serializer=synth_dot_v1_dot_sources__pb2.ApproveSchemaRequest.SerializeToString,
+                response_deserializer=synth_dot_v1_dot_sources__pb2.Source.FromString,
+                _registered_method=True)
         self.GetBudget = channel.unary_unary(
                 '/synth.v1.SourceService/GetBudget',
                 request_serializer=synth_dot_v1_dot_sources__pb2.GetBudgetRequest.SerializeToString,
@@ -95,7 +100,18 @@ class SourceServiceServicer:
 
     def UpdateSchema(self, request, context):
         """Replaces the schema (kinds, public bounds and categories, tags). Types
-        must match the stored table. Budget spent so far stays spent.
+        must match the stored table. Budget spent so far stays spent. The new
+        version is pending unless the request approves it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveSchema(self, request, context):
+        """Approves the schema version the owner reviewed. Train refuses a source
+        whose current schema is not approved (FAILED_PRECONDITION,
+        SCHEMA_NOT_APPROVED); a version that is no longer current is refused
+        with FAILED_PRECONDITION, SCHEMA_VERSION_MISMATCH.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,6 +153,11 @@ def add_SourceServiceServicer_to_server(servicer, server):
             'UpdateSchema': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateSchema,
                     request_deserializer=synth_dot_v1_dot_sources__pb2.UpdateSchemaRequest.FromString,
+                    response_serializer=synth_dot_v1_dot_sources__pb2.Source.SerializeToString,
+            ),
+            'ApproveSchema': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveSchema,
+                    request_deserializer=synth_dot_v1_dot_sources__pb2.ApproveSchemaRequest.FromString,
                     response_serializer=synth_dot_v1_dot_sources__pb2.Source.SerializeToString,
             ),
             'GetBudget': grpc.unary_unary_rpc_method_handler(
@@ -258,6 +279,33 @@ class SourceService:
             target,
             '/synth.v1.SourceService/UpdateSchema',
             synth_dot_v1_dot_sources__pb2.UpdateSchemaRequest.SerializeToString,
+            synth_dot_v1_dot_sources__pb2.Source.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveSchema(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/synth.v1.SourceService/ApproveSchema',
+            synth_dot_v1_dot_sources__pb2.ApproveSchemaRequest.SerializeToString,
             synth_dot_v1_dot_sources__pb2.Source.FromString,
             options,
             channel_credentials,

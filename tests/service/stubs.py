@@ -58,6 +58,17 @@ class Stubs:
             upload(source_id, data, epsilon=epsilon, delta=delta, **header), timeout=timeout
         )
 
+    def approve(self, source: sources_pb2.Source) -> sources_pb2.Source:
+        """Approve the schema version `source` shows (a registered schema is pending)."""
+        return self.sources.ApproveSchema(
+            sources_pb2.ApproveSchemaRequest(name=source.name, schema_version=source.schema_version),
+            timeout=30,
+        )
+
+    def register_approved(self, source_id: str, data: bytes | None, **kw: Any) -> sources_pb2.Source:
+        """`register`, then approve the proposed schema as is: for tests that train on it."""
+        return self.approve(self.register(source_id, data, **kw))
+
     def train(self, source: str, epsilon: float | None = 1.0, **kw: Any) -> jobs_pb2.Job:
         req = models_pb2.TrainRequest(source=source, generator=kw.pop("generator", "dp_marginals"), **kw)
         if epsilon is not None:

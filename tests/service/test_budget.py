@@ -11,7 +11,7 @@ from tests.service.stubs import Stubs, error_info, quota_failure
 
 
 def test_training_is_charged_when_the_job_is_created(stubs: Stubs, adult_small_csv: bytes) -> None:
-    src = stubs.register("adult", adult_small_csv, epsilon=2.0)
+    src = stubs.register_approved("adult", adult_small_csv, epsilon=2.0)
     job = stubs.train(src.name, epsilon=1.5)
     # Charged in the same transaction that created the job: before any row is read.
     charged = stubs.budget(src.name)
@@ -21,7 +21,7 @@ def test_training_is_charged_when_the_job_is_created(stubs: Stubs, adult_small_c
 
 
 def test_a_spend_past_the_cap_is_refused_naming_what_remains(stubs: Stubs, adult_small_csv: bytes) -> None:
-    src = stubs.register("adult", adult_small_csv, epsilon=3.0, delta=1e-6)
+    src = stubs.register_approved("adult", adult_small_csv, epsilon=3.0, delta=1e-6)
     assert stubs.wait(stubs.train(src.name, epsilon=2.0)).state == jobs_pb2.SUCCEEDED
     before = stubs.budget(src.name)
     with pytest.raises(grpc.RpcError) as err:
@@ -45,7 +45,7 @@ def test_a_spend_past_the_cap_is_refused_naming_what_remains(stubs: Stubs, adult
 
 
 def test_refused_trainings_spend_nothing(stubs: Stubs, adult_small_csv: bytes) -> None:
-    src = stubs.register("adult", adult_small_csv)
+    src = stubs.register_approved("adult", adult_small_csv)
     bad = [
         dict(generator="no-such-generator"),
         dict(epsilon=-1.0),
@@ -70,7 +70,7 @@ def test_refused_trainings_spend_nothing(stubs: Stubs, adult_small_csv: bytes) -
 
 
 def test_default_delta_leaves_room_for_the_rest_of_the_budget(stubs: Stubs, adult_small_csv: bytes) -> None:
-    src = stubs.register("adult", adult_small_csv, epsilon=3.0, delta=1e-6)
+    src = stubs.register_approved("adult", adult_small_csv, epsilon=3.0, delta=1e-6)
     for _ in range(3):
         assert stubs.wait(stubs.train(src.name, epsilon=1.0)).state == jobs_pb2.SUCCEEDED
     b = stubs.budget(src.name)

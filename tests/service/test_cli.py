@@ -49,6 +49,8 @@ def test_demo_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     epsilon = float(read_metadata(out_path)["synth.epsilon"])
     assert 0 < epsilon <= 1.0
     assert "spent of the cap ε=3" in out
+    assert "approved the proposed schema (version 1) as is" in err  # and says so
+    assert "approved as proposed" in out
     assert "100%" in err  # progress bars went to stderr
 
 
@@ -74,6 +76,18 @@ def test_the_verbs_mirror_the_sdk(
     updated = run_json(capsys, server, "sources", "update-schema", "cli-adult", str(schema_file))
     assert updated["schema"]["columns"][0]["lower"] == 17
     assert client.schema("cli-adult")["age"].upper == 90
+
+    # The schema is pending: training is refused, naming how to approve; then approve it.
+    assert updated["schema_state"] == "pending"
+    code, _, err = run(capsys, "train", "cli-adult", "--epsilon", "1", *s)
+    assert code == 1
+    assert_one_line_error(err)
+    assert "synth sources approve-schema sources/cli-adult" in err
+    code, out, err = run(capsys, "sources", "approve-schema", "cli-adult",
+                         "--version", str(updated["schema_version"]), *s)
+    assert code == 0, err
+    assert f"approved schema version {updated['schema_version']}" in err
+    assert "schema approved" in out
 
     model = run_json(capsys, server, "train", "cli-adult", "--epsilon", "1", "--wait",
                      "--generator", "dp_marginals",
@@ -118,6 +132,8 @@ def test_errors_are_one_line_with_the_right_exit_code(
     s = ("--server", server.address)
     code, _, err = run(capsys, "sources", "register", "cli-small", str(adult_csv),
                        "--epsilon", "0.5", "--delta", "1e-5", "-q", *s)
+    assert code == 0, err
+    code, _, err = run(capsys, "sources", "approve-schema", "cli-small", "-q", *s)
     assert code == 0, err
     code, _, err = run(capsys, "train", "cli-small", "--epsilon", "5", *s)
     assert code == 1

@@ -17,13 +17,14 @@ from synth.base.schema import TableSchema
 from synth.base.tableio import read_metadata
 from synth.client import Client, Dataset, JobState, Model, Source
 from synth.server import start_server
+from tests.service.fixtures import register_approved
 
 CAP = synth.Budget(epsilon=4.0, delta=1e-4)
 
 
 @pytest.fixture(scope="module")
 def src(client: Client, adult_csv: Path) -> Source:
-    return client.register_source("adult", adult_csv, budget=CAP, split_seed=1)
+    return register_approved(client, "adult", adult_csv, budget=CAP, split_seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +136,9 @@ def test_schema_export_edit_and_send_back(client: Client, adult: pa.Table, tmp_p
     assert (updated.schema["age"].lower, updated.schema["age"].upper) == (17, 90)
     assert updated.schema_version == s.schema_version + 1
     assert client.schema(s.name) == updated.schema
+    assert (s.schema_state, updated.schema_state) == ("pending", "pending")
+    approved = client.update_schema(s, path, approve=True)
+    assert approved.schema_approved and approved.approved_schema_version == s.schema_version + 2
 
 
 def test_a_spend_over_the_cap_is_refused_with_what_remains(client: Client, src: Source,
@@ -242,7 +246,7 @@ def test_an_unreachable_server_is_unavailable() -> None:
 
 def test_a_job_cut_off_by_a_restart_raises_interrupted(tmp_path: Path, adult: pa.Table) -> None:
     with start_server(tmp_path, port=0) as first, Client.connect(first.address) as c:
-        s = c.register_source("restart", adult.slice(0, 2000), budget=CAP)
+        s = register_approved(c, "restart", adult.slice(0, 2000), budget=CAP)
         m = c.train(s, generator="dp_marginals", epsilon=0.5).result()
         handle = c.generate(m, rows=50_000_000, seed=1)
         for job in handle.watch():
@@ -273,7 +277,7 @@ def test_transfers_can_show_byte_progress(
 def test_hyperparameters_pass_as_keywords(client, adult_csv) -> None:  # type: ignore[no-untyped-def]
     import synth
 
-    src = client.register_source("kw-params", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
+    src = register_approved(client, "kw-params", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
     model = client.train(src, generator="dp_marginals", epsilon=1.0, bins=32).result()
     assert model.params["bins"] == 32
     with pytest.raises(synth.InvalidArgument, match="both in params and as keywords"):
@@ -291,7 +295,7 @@ def test_a_model_never_shows_its_training_seed(server, client, adult_csv) -> Non
     import synth
     from synth.store.sqltables import models
 
-    src = client.register_source("seedless", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
+    src = register_approved(client, "seedless", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
     drawn = client.train(src, generator="dp_marginals", epsilon=1.0).result()
     fixed = client.train(src, generator="dp_marginals", epsilon=1.0, seed=12345).result()
     for model, seeded in ((drawn, False), (fixed, True)):

@@ -16,7 +16,7 @@ def test_ten_clients_register_and_train_at_once(fresh_server: RunningServer, adu
     def client(i: int) -> tuple[str, int]:
         s = Stubs.connect(fresh_server.address)
         try:
-            src = s.register(f"client-{i}", adult_small_csv, epsilon=2.0)
+            src = s.register_approved(f"client-{i}", adult_small_csv, epsilon=2.0)
             done = s.wait(s.train(src.name, epsilon=1.0))
             return src.name, done.state
         finally:
@@ -37,7 +37,7 @@ def test_ten_clients_register_and_train_at_once(fresh_server: RunningServer, adu
 
 def test_concurrent_trainings_never_pass_the_cap(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
     s = Stubs.connect(fresh_server.address)
-    src = s.register("shared", adult_small_csv, epsilon=5.0, delta=1e-6)
+    src = s.register_approved("shared", adult_small_csv, epsilon=5.0, delta=1e-6)
 
     def client(_: int) -> str:
         c = Stubs.connect(fresh_server.address)

@@ -14,7 +14,7 @@ from tests.service.stubs import Stubs
 
 
 def test_register_train_generate_download(stubs: Stubs, adult_small_csv: bytes, adult: pa.Table) -> None:
-    src = stubs.register("adult", adult_small_csv, epsilon=3.0, delta=1e-6, display_name="Adult")
+    src = stubs.register_approved("adult", adult_small_csv, epsilon=3.0, delta=1e-6, display_name="Adult")
     assert src.name == "sources/adult"
     assert src.row_count == 3000 and src.train_rows == 2400 and src.holdout_rows == 600
     assert src.fingerprint.startswith("hmac-sha256:")
@@ -55,7 +55,7 @@ def test_register_train_generate_download(stubs: Stubs, adult_small_csv: bytes, 
 
 
 def test_same_model_and_seed_give_the_same_rows(stubs: Stubs, adult_small_csv: bytes) -> None:
-    src = stubs.register("adult", adult_small_csv)
+    src = stubs.register_approved("adult", adult_small_csv)
     model = stubs.wait(stubs.train(src.name, epsilon=1.0)).result
     a = stubs.wait(stubs.generate(model, rows=3000, seed=11)).result
     b = stubs.wait(stubs.generate(model, rows=3000, seed=11)).result
@@ -71,7 +71,7 @@ def test_tables_larger_than_the_message_limit_stream_both_ways(
     raw = adult_csv_path.read_bytes()
     big = raw + raw.split(b"\n", 1)[1]
     assert len(big) > 4 * 1024 * 1024 + 1
-    src = stubs.register("adult-big", big)
+    src = stubs.register_approved("adult-big", big)
     assert src.row_count == 2 * adult.num_rows
     model = stubs.wait(stubs.train(src.name, epsilon=1.0)).result
     ds = stubs.wait(stubs.generate(model, rows=600_000, seed=1)).result

@@ -10,7 +10,7 @@ import pytest
 
 import synth
 from synth.server import start_server
-from tests.service.fixtures import csv_bytes
+from tests.service.fixtures import csv_bytes, register_approved
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, adult: pa.Table):  # type:
     client = synth.Client.connect(running.address)
     src_path = folder / "adult.csv"
     src_path.write_bytes(csv_bytes(adult.slice(0, 4000)))
-    src = client.register_source("adult", src_path, budget=synth.Budget(epsilon=3.0, delta=1e-6))
+    src = register_approved(client, "adult", src_path, budget=synth.Budget(epsilon=3.0, delta=1e-6))
     model = client.train(src, generator="dp_marginals", epsilon=1.0).result()
     ds = client.generate(model, rows=3000, seed=5).result()
     yield client, src, ds

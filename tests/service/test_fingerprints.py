@@ -41,7 +41,7 @@ def test_no_unkeyed_hash_of_the_source_ships_with_a_model_or_dataset(
 ) -> None:
     plain = fingerprint(read_table(adult_small_csv))  # what the server used to publish
     digest = plain.removeprefix("sha256:")
-    src = stubs.register("adult", adult_small_csv)
+    src = stubs.register_approved("adult", adult_small_csv)
     assert src.fingerprint.startswith("hmac-sha256:") and digest not in src.fingerprint
     assert src.version_id.startswith("sv-") and len(src.version_id) == 35
 

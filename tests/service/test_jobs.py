@@ -18,7 +18,7 @@ from tests.service.stubs import Stubs, error_info
 
 
 def test_same_idempotency_key_and_request_return_the_same_job(stubs: Stubs, adult_small_csv: bytes) -> None:
-    src = stubs.register("adult", adult_small_csv)
+    src = stubs.register_approved("adult", adult_small_csv)
     a = stubs.train(src.name, epsilon=1.0, idempotency_key="nightly-1")
     b = stubs.train(src.name, epsilon=1.0, idempotency_key="nightly-1")
     assert a.name == b.name
@@ -42,7 +42,7 @@ def test_same_idempotency_key_and_request_return_the_same_job(stubs: Stubs, adul
 
 
 def test_watch_streams_progress_until_done(stubs: Stubs, adult_small_csv: bytes) -> None:
-    src = stubs.register("adult", adult_small_csv)
+    src = stubs.register_approved("adult", adult_small_csv)
     job = stubs.train(src.name, epsilon=1.0)
     seen = list(stubs.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=job.name), timeout=60))
     states = [s.state for s in seen]
@@ -54,7 +54,7 @@ def test_watch_streams_progress_until_done(stubs: Stubs, adult_small_csv: bytes)
 
 
 def _big_generate(stubs: Stubs, adult_small_csv: bytes) -> tuple[str, jobs_pb2.Job]:
-    src = stubs.register("adult", adult_small_csv)
+    src = stubs.register_approved("adult", adult_small_csv)
     model = stubs.wait(stubs.train(src.name, epsilon=1.0)).result
     return model, stubs.generate(model, rows=50_000_000, seed=1)
 
@@ -103,7 +103,7 @@ def test_graceful_stop_interrupts_running_jobs_and_a_restart_keeps_everything(
     folder = tmp_path / "data"
     running = start_server(folder)
     s = Stubs.connect(running.address)
-    src = s.register("adult", adult_small_csv)
+    src = s.register_approved("adult", adult_small_csv)
     model = s.wait(s.train(src.name, epsilon=1.0)).result
     ds = s.wait(s.generate(model, rows=1000, seed=3)).result
     first_download = s.download(ds)
@@ -182,7 +182,7 @@ def test_unknown_and_malformed_names(stubs: Stubs) -> None:
 
 
 def test_generate_refuses_bad_row_counts(stubs: Stubs, adult_small_csv: bytes) -> None:
-    src = stubs.register("adult", adult_small_csv)
+    src = stubs.register_approved("adult", adult_small_csv)
     model = stubs.wait(stubs.train(src.name, epsilon=1.0)).result
     for rows in (0, -5):
         with pytest.raises(grpc.RpcError) as err:

@@ -41,7 +41,7 @@ def test_one_key_sent_at_once_makes_one_job_and_one_charge(
     fresh_server: RunningServer, adult_small_csv: bytes
 ) -> None:
     s = Stubs.connect(fresh_server.address)
-    src = s.register("adult", adult_small_csv, epsilon=3.0)
+    src = s.register_approved("adult", adult_small_csv, epsilon=3.0)
 
     trains = at_once(
         fresh_server.address, lambda c: c.train(src.name, epsilon=1.0, idempotency_key="nightly")

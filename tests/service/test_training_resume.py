@@ -12,6 +12,7 @@ import pytest
 
 import synth
 from synth.server import start_server
+from tests.service.fixtures import register_approved
 
 PARAMS = dict(epochs=6, batch_size=400, generator_dim=[16], discriminator_dim=[16], embedding_dim=8)
 
@@ -40,7 +41,7 @@ def test_a_crashed_training_resumes_from_its_checkpoint(tmp_path: Path, adult_sm
     try:
         assert proc.stdout is not None
         client = synth.Client.connect(proc.stdout.readline().strip())
-        src = client.register_source("adult", adult_small_csv, budget=synth.Budget(epsilon=8.0, delta=1e-6))
+        src = register_approved(client, "adult", adult_small_csv, budget=synth.Budget(epsilon=8.0, delta=1e-6))
         handle = client.train(src, generator="dpctgan", epsilon=3.0, **PARAMS)
         _wait_for_checkpoint(folder, handle.name)
         client.close()
@@ -68,7 +69,7 @@ def test_a_shutdown_pauses_a_checkpointed_training_until_the_next_start(
     folder = tmp_path / "data"
     running = start_server(folder)
     client = synth.Client.connect(running.address)
-    src = client.register_source("adult", adult_small_csv, budget=synth.Budget(epsilon=4.0, delta=1e-6))
+    src = register_approved(client, "adult", adult_small_csv, budget=synth.Budget(epsilon=4.0, delta=1e-6))
     handle = client.train(src, generator="dpctgan", epsilon=3.0, **PARAMS)
     _wait_for_checkpoint(folder, handle.name)
     client.close()

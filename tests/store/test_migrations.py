@@ -26,6 +26,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 from sqlalchemy.pool import NullPool
 
 from synth.store import sqltables
@@ -286,6 +288,42 @@ def test_0003_names_sources_by_random_version_ids_instead_of_hashes(url: str) ->
         insp = inspect(engine)
         assert {c["name"] for c in insp.get_columns("models")} == BASELINE_COLUMNS["models"]
         assert {c["name"] for c in insp.get_columns("sources")} == BASELINE_COLUMNS["sources"]
+    finally:
+        engine.dispose()
+
+
+def test_0004_leaves_existing_sources_pending_with_everything_to_review(url: str) -> None:
+    """Nobody approved their schemas, and what was declared is unknown: all of it is to review."""
+    from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
+    from synth.store.records import SourceRecord
+
+    schema = TableSchema(
+        columns=(
+            ColumnSchema("age", ColumnKind.NUMERICAL, "int64", nullable=False),
+            ColumnSchema("job", ColumnKind.CATEGORICAL, "string"),
+        )
+    )
+    engine = plain_engine(url)
+    try:
+        upgrade_to(engine, "0003")
+        with engine.begin() as conn:
+            row = MAIN_ROWS["sources"] | {
+                "schema_json": schema.to_json(),
+                "version_id": "sv-" + "0" * 32,
+                "allow_non_private": False,
+                "schema_version": 1,
+                "deleted": False,
+            }
+            at_0003 = sa_table("sources", *(sa_column(k) for k in row))
+            conn.execute(at_0003.insert().values(row))
+        upgrade_to(engine, "0004")
+        with engine.connect() as conn:
+            record = SourceRecord.from_row(conn.execute(select(sqltables.sources)).one())
+        assert record.approved_schema_version == 0 and record.schema_state == "pending"
+        assert record.inferred is None
+        assert record.inferred_parts() == [
+            (c, p) for c in ("age", "job") for p in ("kind", "nullable", "arrow_type")
+        ]
     finally:
         engine.dispose()
 
