@@ -80,7 +80,9 @@ class SourceServiceServicer:
         """Streams a table in: the first message is the header, the rest are chunks
         of a Parquet or CSV file (or the header names a path the server can read
         and no chunks follow). Validates, fingerprints, infers a schema (the
-        header's schema overrides it), splits a holdout off and stores it.
+        header's schema overrides it; declared types are how the table is read),
+        splits a holdout off and stores it. The schema is pending until the
+        owner approves it (ApproveSchema, or header.approve_schema).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
