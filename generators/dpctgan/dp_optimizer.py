@@ -40,8 +40,10 @@ def gaussian_like(reference: torch.Tensor, std: float, stream: np.random.Generat
         z: np.ndarray = stream.standard_normal(shape, dtype=np.float64)
     else:
         z = stream.standard_normal(shape, dtype=np.float32)
-    noise = torch.from_numpy(z).to(device=reference.device, dtype=reference.dtype)
-    return noise.mul_(std)
+    # Scaled by numpy: a torch kernel on a small CPU tensor can wait on its thread pool
+    # for longer than the whole draw takes.
+    z *= z.dtype.type(std)
+    return torch.from_numpy(z).to(device=reference.device, dtype=reference.dtype)
 
 
 class StreamNoiseDPOptimizer(DPOptimizerFastGradientClipping):
