@@ -2,8 +2,12 @@
 
     from generators import DPMarginals, create_generator
     gen = create_generator("dp_marginals", epsilon=1.0)
-    gen.fit(table, schema, rng=numpy.random.default_rng(0))
+    gen.fit(table, schema)            # DP noise from fresh OS randomness (ChaCha20 streams)
     synthetic = gen.sample_table(10_000, seed=7)
+
+`fit(..., rng=numpy.random.default_rng(0))` gives the same model again, but
+whoever knows that seed replays the noise: for experiments, not releases
+(`synth.base.randomness`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     gen = AIM(epsilon=1.0)
     gen.plan(schema, n_rows)                 # ledger charges; ResourceLimit if too big
-    gen.fit(table, schema, rng=np.random.default_rng(0), progress=print)
+    gen.fit(table, schema, progress=print)   # streams= or rng= to fix the draws
     rows = gen.sample_table(10_000, seed=1)
 
 Fit: discretise every modelled column (DP histograms / selection where the

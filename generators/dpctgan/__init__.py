@@ -2,7 +2,7 @@
 
     from generators import DPCTGAN
     gen = DPCTGAN(epsilon=3.0, epochs=20)
-    report = gen.fit(table, schema, rng=numpy.random.default_rng(0))
+    report = gen.fit(table, schema)          # streams= or rng= to fix the draws
     rows = gen.sample_table(10_000, seed=7)
 
 The (ε, δ) target is split: `preprocessing_share` of it measures, with zCDP
