@@ -16,7 +16,11 @@ Domain choices, documented here because they shape the output:
   selection threshold; every other value folds into one "other" bin, emitted
   under `other_label`, whose count the fresh histogram measures (for a
   categorical column stored as numbers, where no label can stand for "other",
-  the unselected values are handled like values outside a declared set).
+  the unselected values are handled like values outside a declared set);
+- no cell makes a measurement fail (the job's state would tell whoever
+  reads it about that cell): a cell of a boolean column that is no boolean,
+  or of a numerical one that is no number, counts as null (`generators.columns`);
+  NaN is null too, ±inf and values beyond the bounds are clipped.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generators.columns import to_float
+from generators.columns import to_boolean, to_float
 from generators.dp_marginals.allocation import Step
 from generators.dp_marginals.marginals import BinnedMarginal, CategoricalMarginal
 from generators.privacy.accounting import ZCDPBudget
@@ -43,7 +47,6 @@ from generators.privacy.mechanisms import (
     noisy_counts,
     to_distribution,
 )
-from synth.base.errors import InvalidArgument
 from synth.base.randomness import RandomStreams
 from synth.base.schema import ColumnKind, ColumnSchema
 
@@ -159,14 +162,9 @@ def measure_binned(arr: pa.Array, col: ColumnSchema, meter: Meter, opts: Options
 
 
 def _as_strings(arr: pa.Array, col: ColumnSchema) -> pa.Array:
-    if col.kind is ColumnKind.BOOLEAN and not pa.types.is_boolean(arr.type):
-        try:
-            arr = pc.cast(arr, pa.bool_())
-        except pa.ArrowInvalid as exc:
-            raise InvalidArgument(
-                f"column {col.name!r} is declared boolean but holds values that are not; "
-                "declare it categorical"
-            ) from exc
+    if col.kind is ColumnKind.BOOLEAN:
+        # A cell that is no boolean ("maybe" in a text column) becomes null: no cell can fail the fit.
+        arr = to_boolean(arr)
     return arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
 
 
@@ -197,7 +195,9 @@ def measure_categorical(
                 labels.append(opts.other_label)
             other = labels.index(opts.other_label)
     n_labels = len(labels)
-    n_bins = n_labels + (1 if col.nullable else 0)
+    # A column stored as numbers whose values all stayed below the selection threshold
+    # has no label to sample: its one bin is null (as DP-CTGAN and AIM emit "other" there).
+    n_bins = max(n_labels + (1 if col.nullable else 0), 1)
     codes = pc.index_in(strings, value_set=pa.array(labels, type=pa.string()))
     code_np = codes.to_numpy(zero_copy_only=False)
     known = np.asarray(codes.is_valid())
