@@ -172,7 +172,7 @@ class Generator(ABC):
         """
         if streams is None:
             streams = RandomStreams.fresh() if rng is None else RandomStreams.from_rng(rng)
-        schema.check_table(table)
+        schema.check_table(table, nulls=False)  # no cell may fail a fit
         if table.num_rows == 0:
             raise InvalidArgument("cannot fit a generator on an empty table")
         if not schema.modelled():

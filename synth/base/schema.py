@@ -335,8 +335,14 @@ class TableSchema:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def check_table(self, table: pa.Table) -> None:
-        """Raise `InvalidSchema` when `table` does not have exactly these columns and types."""
+    def check_table(self, table: pa.Table, *, nulls: bool = True) -> None:
+        """Raise `InvalidSchema` when `table` does not have exactly these columns and types.
+
+        With `nulls=False` only names and types are checked, never a cell: a
+        fit must not fail on a null in a column the owner later declared not
+        nullable (its state would tell whoever reads the job that one exists);
+        generators take such a null like any other cell that does not fit.
+        """
         if table.column_names != self.names:
             raise InvalidSchema(
                 f"schema columns {self.names} do not match the table's {table.column_names}"
@@ -351,7 +357,7 @@ class TableSchema:
                         f"table has {actual}, schema says {col.arrow_type}",
                     )
                 )
-            if not col.nullable and table.column(col.name).null_count:
+            if nulls and not col.nullable and table.column(col.name).null_count:
                 violations.append(
                     FieldViolation(
                         f"columns.{col.name}.nullable",

@@ -179,3 +179,19 @@ def test_cells_that_do_not_fit_become_null_and_extremes_stay_finite() -> None:
     assert other.to_pylist() == [12, None, None]
     labels = cast_column(pa.array(["true", "false", None]), ColumnSchema("b", ColumnKind.BOOLEAN, "int64"))
     assert labels.to_pylist() == [1, 0, None]
+
+
+@pytest.mark.parametrize("name", sorted(_GENERATORS))
+def test_a_null_in_a_column_declared_not_nullable_fits(name: str) -> None:
+    """The owner may declare a column not nullable after its upload: the fit refused the
+    table (InvalidSchema) exactly when some row held a null there."""
+    table = pa.table({"x": pa.array([1.0, None, 3.0, 4.0] * 4), "c": pa.array(["a", "b", None, "a"] * 4)})
+    schema = TableSchema(columns=(ColumnSchema("x", ColumnKind.NUMERICAL, "double", False, 0.0, 5.0),
+                                  ColumnSchema("c", ColumnKind.CATEGORICAL, "string", False,
+                                               categories=("a", "b"))))
+    params = dict(_GENERATORS[name])
+    gen = create_generator(params.pop("kind", name), **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gen.fit(table, schema, rng=np.random.default_rng(0))
+    assert gen.sample_table(10, seed=0).num_rows == 10
