@@ -155,7 +155,8 @@ def test_budget_spent_never_passes_target(eps: float, delta: float, shares: list
     b = ZCDPBudget(eps, delta)
     total = sum(shares) or 1.0
     for i, s in enumerate(shares):
-        b.spend(f"m{i}", b.rho_total * s / total * (1 - 1e-9))
+        # The share first: rho_total * 5e-324 rounds in the subnormal range (to 16 × 5e-324).
+        b.spend(f"m{i}", b.rho_total * (s / total) * (1 - 1e-9))
     spent_eps, spent_delta = b.spent()
     assert spent_eps <= eps
     assert spent_delta <= delta
