@@ -22,7 +22,6 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy.exc import IntegrityError
 
 from synth.base.atomic import write_parquet_atomic
 from synth.base.errors import (
@@ -255,11 +254,6 @@ class SourceService:
                 write_parquet_atomic(staging / HOLDOUT_FILE, hold.cast(arrow_schema), arrow_schema)
                 if not alive():
                     raise Cancelled("the client went away before the source was stored")
-        except IntegrityError as exc:
-            self._remove_orphan(req.source_id)
-            raise AlreadyExists(
-                f"source 'sources/{req.source_id}' already exists; choose another id"
-            ) from exc
         except FileExistsError as exc:
             self._remove_orphan(req.source_id)
             raise AlreadyExists(

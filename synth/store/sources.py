@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
-from synth.base.errors import NotFound
+from synth.base.errors import AlreadyExists, NotFound
 from synth.base.schema import TableSchema
 from synth.store.metadata import MetadataStore
 from synth.store.pages import Page, fetch_page
@@ -33,18 +34,23 @@ class SourceRows:
         """Insert the row, run the block, then commit: the block failing leaves no row.
 
         The caller writes the source's files inside the block, so files and row
-        appear together. Raises `sqlalchemy.exc.IntegrityError` when the id is taken.
+        appear together. Raises `AlreadyExists` when another call took the id first.
         """
         values = {k: v for k, v in record.__dict__.items() if k not in ("schema", "inferred")}
-        with self.meta.transaction() as conn:
-            conn.execute(
-                sources.insert().values(
-                    schema_json=record.schema.to_json(indent=None),
-                    schema_inferred_json=record.inferred_json(),
-                    **values,
+        try:
+            with self.meta.transaction() as conn:
+                conn.execute(
+                    sources.insert().values(
+                        schema_json=record.schema.to_json(indent=None),
+                        schema_inferred_json=record.inferred_json(),
+                        **values,
+                    )
                 )
-            )
-            yield
+                yield
+        except IntegrityError as exc:
+            raise AlreadyExists(
+                f"source 'sources/{record.id}' already exists; choose another id"
+            ) from exc
 
     def get(self, source_id: str) -> SourceRecord:
         with self.meta.transaction() as conn:
