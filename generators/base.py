@@ -137,8 +137,17 @@ class Generator(ABC):
     def plan(self, schema: TableSchema, n_rows: int) -> list[Spend]:
         """The charges `fit` will make, from public facts only (schema, row count).
 
-        The service writes these to the ledger before the job reads any row.
+        The service writes these to the ledger before the job reads any row,
+        so every refusal `fit` would make from these facts and the
+        hyper-parameters alone is made here, before the charge (an empty
+        table, nothing to model, `_check`, and each generator's `_plan`):
+        a fit refused after the charge has spent budget on nothing.
         """
+        if n_rows < 1:
+            raise InvalidArgument("cannot fit a generator on an empty table")
+        if not schema.modelled():
+            raise InvalidArgument("the schema marks every column as id or PII: nothing to model")
+        self._check(schema, n_rows)
         if self.epsilon is None:
             return []
         delta = self.resolved_delta(n_rows)
@@ -252,9 +261,15 @@ class Generator(ABC):
 
     # --- for subclasses ---------------------------------------------------------
 
+    def _check(self, schema: TableSchema, n_rows: int) -> None:
+        """Raise what `fit` would raise from the schema, row count and hyper-parameters alone,
+        private or not (a device that is not there, ...). DP-only checks go in `_plan`."""
+        return None  # nothing beyond `plan`'s own checks, unless a generator adds some
+
     @abstractmethod
     def _plan(self, schema: TableSchema, n_rows: int, epsilon: float, delta: float) -> list[Spend]:
-        """Split (ε, δ) into the ledger charges; public inputs only."""
+        """Split (ε, δ) into the ledger charges; public inputs only. Raise what `fit` would
+        raise from them (a target no noise reaches, a budget the steps would overspend)."""
 
     @abstractmethod
     def _fit(

@@ -26,7 +26,7 @@ from generators.aim.discretise import (
 )
 from generators.aim.estimation import GraphicalModel
 from generators.aim.junction_tree import JunctionTree
-from generators.aim.plan import RhoSplit, check_memory, spends, split_budget
+from generators.aim.plan import RhoSplit, check_memory, check_rounds, spends, split_budget
 from generators.aim.rounds import AIMSettings, run_aim
 from generators.aim.sampling import sample_codes
 from generators.base import Generator, PrivacyReport, renamed_keyword
@@ -151,6 +151,7 @@ class AIM(Generator):
         return split_budget(schema, epsilon, delta, preprocessing_share=self.preprocessing_share)
 
     def _plan(self, schema: TableSchema, n_rows: int, epsilon: float, delta: float) -> list[Spend]:
+        check_rounds(schema, self.rounds)
         return spends(self._split(schema, n_rows, epsilon, delta))
 
     # --- fit -------------------------------------------------------------------------

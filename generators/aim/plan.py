@@ -1,9 +1,10 @@
 """AIM's privacy plan and memory estimate, from public facts only (schema, row count).
 
 The service charges the plan before the job reads a row, and refuses a
-workload that would not fit in memory before anything is charged, so both
-are computed here from the schema and the hyper-parameters alone; `fit`
-recomputes the same numbers and spends exactly them.
+workload that would not fit in memory, or a round count the one-way
+marginals would overspend, before anything is charged, so all are computed
+here from the schema and the hyper-parameters alone; `fit` recomputes the
+same numbers and spends exactly them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from itertools import combinations
 
 from generators.aim.discretise import max_size, needs_budget
 from generators.privacy import cdp_rho
-from synth.base.errors import ResourceLimit
+from synth.base.errors import PrivacyError, ResourceLimit
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
 
@@ -61,6 +62,23 @@ def split_budget(
         delta_column=delta_column,
         rho_rounds=rho - sum(rho_column.values()),
     )
+
+
+def check_rounds(schema: TableSchema, rounds: int | None) -> None:
+    """Refuse a round count whose one-way marginals alone would use up the rounds' ρ.
+
+    `run_aim` first measures every one-way marginal at ρ_rounds · 0.9 / T each
+    (T = `rounds`), so d modelled columns take 0.9 · d / T of it; at T ≤ 0.9 · d
+    nothing is left for the rounds and the budget refuses mid-fit, after the
+    charge and the reading of the rows. Compared in integers: 10 T ≤ 9 d.
+    """
+    d = len(schema.modelled())
+    if rounds is not None and 10 * rounds <= 9 * d:
+        raise PrivacyError(
+            f"aim: rounds={rounds} is too few for {d} modelled columns: measuring their one-way "
+            f"marginals (0.9 of the rounds' budget over {rounds} rounds each) would use it all up; "
+            f"give rounds of at least {9 * d // 10 + 1}, or leave rounds unset (16 per column)"
+        )
 
 
 def spends(split: RhoSplit) -> list[Spend]:

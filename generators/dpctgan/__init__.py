@@ -156,6 +156,9 @@ class DPCTGAN(Generator):
 
     # --- planning: public facts only ---------------------------------------------------
 
+    def _check(self, schema: TableSchema, n_rows: int) -> None:
+        resolve_device(self.device)  # device="cuda" where there is none
+
     def _plan(self, schema: TableSchema, n_rows: int, epsilon: float, delta: float) -> list[Spend]:
         split = split_budget(epsilon, delta, self.preprocessing_share)
         spends = []
@@ -164,6 +167,10 @@ class DPCTGAN(Generator):
                                 split.preprocessing_delta, "zcdp-gaussian"))
         else:
             self._refuse_if_undeclared(schema)
+        # The σ the fit will calibrate, for exactly these steps: a target no σ reaches is
+        # refused here, not after the charge, preprocessing and reading the rows.
+        calibrate_noise(split.train_epsilon, split.train_delta,
+                        plan_steps(n_rows, self.batch_size, self.epochs), self.accountant)
         spends.append(Spend("training", split.train_epsilon, split.train_delta, f"dp-sgd/{self.accountant}"))
         return spends
 

@@ -70,7 +70,13 @@ def test_spent_epsilon_never_exceeds_target(epsilon: float, n: int, batch: int, 
 @given(epsilon=st.floats(0.1, 20.0), share=st.floats(0.0, 0.9))
 def test_plan_splits_the_whole_target_and_no_more(epsilon: float, share: float) -> None:
     schema = TableSchema((ColumnSchema("x", ColumnKind.NUMERICAL, "double", lower=0.0, upper=1.0),))
-    spends = DPCTGAN(epsilon=epsilon, preprocessing_share=share).plan(schema, 10_000)
+    try:
+        spends = DPCTGAN(epsilon=epsilon, preprocessing_share=share).plan(schema, 10_000)
+    except PrivacyError as exc:
+        # No σ reaches a training share this small at δ ≈ 1e-5 (below about 0.12 here): the
+        # plan refuses it before any charge, as the fit would have after preprocessing.
+        assert "cannot train within" in str(exc) and epsilon * (1 - share) < 0.2
+        return
     assert sum(s.epsilon for s in spends) == pytest.approx(epsilon)
     assert sum(s.epsilon for s in spends) <= epsilon * (1 + 1e-12)
     assert sum(s.delta for s in spends) < 1 / 10_000

@@ -11,7 +11,7 @@ import generators
 from generators import create_generator, generator_class
 from generators.dpctgan import DPCTGAN, resolve_device
 from synth.base.errors import InvalidArgument, PrivacyError
-from synth.base.schema import TableSchema
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 
 
 def test_registered_under_its_name_and_exported() -> None:
@@ -35,7 +35,8 @@ def test_bad_parameters_are_invalid_arguments(params: dict[str, object]) -> None
 def test_non_private_needs_the_sources_permission() -> None:
     with pytest.raises(PrivacyError, match="non-private"):
         create_generator("dpctgan", epsilon=None)
-    assert create_generator("dpctgan", epsilon=None, allow_non_private=True).plan(TableSchema(()), 10) == []
+    one = TableSchema((ColumnSchema("x", ColumnKind.NUMERICAL, "double"),))
+    assert create_generator("dpctgan", epsilon=None, allow_non_private=True).plan(one, 10) == []
 
 
 def test_params_round_trip_through_the_constructor() -> None:
