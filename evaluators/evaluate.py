@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,7 @@ from evaluators.result import ColumnDistribution, EvaluationResult, Flag
 from evaluators.risk import distance_risk, exact_matches, membership_inference
 from evaluators.utility import detection, ml_efficacy
 from synth.base.errors import InvalidArgument
-from synth.base.schema import ColumnKind, TableSchema, Tag
+from synth.base.schema import ColumnKind, ColumnSchema, TableSchema, Tag
 
 #: Called with (step name, fraction of that step done) as each step starts and ends
 #: (and within long steps). It may raise `synth.base.errors.Cancelled` to stop the
@@ -41,6 +41,10 @@ class EvaluateOptions:
 
     #: Confidence level of every interval.
     confidence: float = 0.95
+    #: The report and the JSON show no value fewer than this many real rows hold: such
+    #: categories, histogram bins and null counts are withheld (counted, never named).
+    #: 1 shows everything. The service sets it from `ServiceConfig.min_group_rows`.
+    min_group_rows: int = 10
     #: Pairs count in pair trends only when the real data relates them this
     #: strongly (SDMetrics' QualityReport defaults).
     correlation_threshold: float = 0.5
@@ -239,6 +243,7 @@ def evaluate(
     options: EvaluateOptions | None = None,
     metrics: tuple[str, ...] | None = None,
     progress: StepCallback | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
 ) -> EvaluationResult:
     """Score `synthetic` against the `train` table it was learnt from and the unseen `holdout`.
 
@@ -248,11 +253,19 @@ def evaluate(
     predicts (skipped when None). Give `rng` or `seed` (default seed 0): the
     same inputs and seed give the same numbers. Raises
     `synth.base.errors.InvalidArgument` for tables that cannot be compared.
+
+    The result holds aggregates of the real rows, never a value fewer than
+    `options.min_group_rows` of them hold, nor a real minimum or maximum: the
+    histograms' edges are the schema's declared bounds, else `bounds` (the
+    model's DP bounds, {column: (lower, upper)}, datetimes in epoch seconds as
+    in the schema), else not shown.
     """
     if rng is not None and seed is not None:
         raise InvalidArgument("give rng or seed, not both")
     root = rng if rng is not None else np.random.default_rng(0 if seed is None else seed)
     opts = options or EvaluateOptions()
+    if opts.min_group_rows < 1:
+        raise InvalidArgument(f"min_group_rows must be at least 1, got {opts.min_group_rows}")
     if holdout is None:
         raise InvalidArgument("evaluation needs the holdout table: it is the chance level of every risk")
     inputs = prepare(synthetic, train, holdout, schema=schema)
@@ -276,10 +289,11 @@ def evaluate(
         distance=r.get("distance"),
         membership=r.get("membership"),
         attacks=tuple(r.get("attacks", ())),
-        distributions=distributions(inputs),
+        distributions=distributions(inputs, min_rows=opts.min_group_rows, bounds=bounds),
         flags=tuple(_flags(r, opts)),
         options={**asdict(opts), "metrics": list(chosen), "target": target},
         seconds=seconds,
+        min_group_rows=opts.min_group_rows,
     )
 
 
@@ -332,32 +346,87 @@ def _flags(r: dict[str, Any], o: EvaluateOptions) -> list[Flag]:
     return out
 
 
-def distributions(inputs: Inputs, *, bins: int = 30, top: int = 12) -> tuple[ColumnDistribution, ...]:
-    """Per-column histograms (shared edges from train) or top-category shares, for the report."""
+def distributions(
+    inputs: Inputs,
+    *,
+    bins: int = 30,
+    top: int = 12,
+    min_rows: int = 10,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> tuple[ColumnDistribution, ...]:
+    """Per-column histograms or top-category shares of both tables, for the report.
+
+    What it shows of the real table is limited even though the evaluation is
+    the owner's: a category, a histogram bin or the nulls that fewer than
+    `min_rows` real rows hold are withheld (a category is left out, a bin's
+    or the nulls' real share is 0 or NaN; `withheld` counts them), and no real
+    minimum or maximum appears: the edges are the schema's declared bounds,
+    else `bounds` (the model's DP bounds), else the bins span the synthetic
+    table's range and their edges are not shown (`edges` empty).
+    """
     out = []
     for c in inputs.columns:
         r, s = inputs.train[c.name], inputs.synthetic[c.name]
         nr, ns = max(1, r.len()), max(1, s.len())
+        null_real = _share(r.null_count(), nr, min_rows)
         if c.kind in CONTINUOUS:
             xr, xs = continuous_values(r), continuous_values(s)
-            ok = xr[~np.isnan(xr)]
-            lo, hi = (float(ok.min()), float(ok.max())) if ok.size else (0.0, 1.0)
-            edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-            hr = np.histogram(np.clip(xr[~np.isnan(xr)], lo, hi), edges)[0] / nr
-            hs = np.histogram(np.clip(xs[~np.isnan(xs)], lo, hi), edges)[0] / ns
             is_dt = c.kind is ColumnKind.DATETIME
-            out.append(ColumnDistribution(c.name, True, tuple(_edge_label(e, is_dt) for e in edges[:-1]),
-                                          tuple(hr.tolist()), tuple(hs.tolist()), tuple(edges.tolist()),
-                                          r.null_count() / nr, s.null_count() / ns, is_dt))
+            source, (lo, hi) = _histogram_range(c, xs, bounds)
+            edges = np.linspace(lo, hi, bins + 1)
+            counts = np.histogram(np.clip(xr[~np.isnan(xr)], lo, hi), edges)[0]
+            small = (counts > 0) & (counts < min_rows)
+            hr = np.where(small, 0, counts) / nr
+            hs = np.histogram(np.clip(xs[~np.isnan(xs)], lo, hi), edges)[0] / ns
+            shown = source != "none"
+            labels = tuple(_edge_label(e, is_dt) for e in edges[:-1]) if shown else ()
+            out.append(ColumnDistribution(c.name, True, labels, tuple(hr.tolist()), tuple(hs.tolist()),
+                                          tuple(edges.tolist()) if shown else (), null_real,
+                                          s.null_count() / ns, is_dt, int(small.sum()), source))
         else:
-            vr = r.cast(pl.String).drop_nulls().value_counts(sort=True, name="n")
-            cats = vr[c.name].to_list()[:top]
+            vr = r.cast(pl.String).drop_nulls().value_counts(name="n")
+            vr = vr.sort(["n", c.name], descending=[True, False])
+            kept = vr.filter(pl.col("n") >= min_rows)
+            cats = kept[c.name].to_list()[:top]
+            real = [n / nr for n in kept["n"].to_list()[:top]]
             sv = s.cast(pl.String)
-            real = [float((r.cast(pl.String) == v).sum()) / nr for v in cats]
             syn = [float((sv == v).sum()) / ns for v in cats]
             out.append(ColumnDistribution(c.name, False, tuple(str(v) for v in cats), tuple(real),
-                                          tuple(syn), (), r.null_count() / nr, s.null_count() / ns))
+                                          tuple(syn), (), null_real, s.null_count() / ns,
+                                          withheld=vr.height - kept.height))
     return tuple(out)
+
+
+def _share(count: int, total: int, min_rows: int) -> float:
+    """count / total, or NaN (withheld) when fewer than `min_rows` rows but some hold it."""
+    return math.nan if 0 < count < min_rows else count / total
+
+
+def _histogram_range(
+    col: ColumnSchema, synthetic: np.ndarray, bounds: Mapping[str, tuple[float, float]] | None
+) -> tuple[str, tuple[float, float]]:
+    """Where a histogram's range comes from ("public", "dp" or "none") and the range itself.
+
+    Never from the real rows. Without public or DP bounds the synthetic table's
+    range is used (the model's output), and its edges are not shown.
+    """
+    scale = 1e9 if col.kind is ColumnKind.DATETIME else 1.0  # schema seconds; values are ns
+    pair: tuple[float, float] | None = None
+    source = "none"
+    if col.lower is not None and col.upper is not None:
+        pair, source = (col.lower, col.upper), "public"
+    elif bounds is not None and col.name in bounds:
+        pair, source = bounds[col.name], "dp"
+    if pair is not None:
+        lo, hi = float(pair[0]) * scale, float(pair[1]) * scale
+    else:
+        ok = synthetic[np.isfinite(synthetic)]
+        lo, hi = (float(ok.min()), float(ok.max())) if ok.size else (0.0, 1.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        lo, hi = 0.0, 1.0
+    # Spans past float64 (±1.8e308) have no finite bin width: values beyond ±1e300 land in the end bins.
+    lo, hi = min(max(lo, -1e300), 1e300), min(max(hi, -1e300), 1e300)
+    return source, (lo, hi if hi > lo else lo + max(1.0, abs(lo) * 1e-6))
 
 
 def _edge_label(edge: float, is_datetime: bool) -> str:

@@ -2,7 +2,10 @@
 
 An `EvaluationResult` holds everything the report shows (including the small
 per-column histograms), so rendering the HTML needs no real rows; it never
-holds a real row itself, only aggregates.
+holds a real row itself, only aggregates, and of those none that fewer than
+`min_group_rows` real rows make up, nor a real column's minimum or maximum
+(`evaluators.evaluate.distributions`). Its JSON says so at the top
+(`contains_real_statistics`): it is for the source's owner only.
 """
 
 from __future__ import annotations
@@ -25,13 +28,18 @@ class ColumnDistribution:
 
     column: str
     continuous: bool
-    labels: tuple[str, ...]  # category names, or bin lower edges as text
+    labels: tuple[str, ...]  # category names, or bin lower edges as text (none when edges are withheld)
     real: tuple[float, ...]
     synthetic: tuple[float, ...]
-    edges: tuple[float, ...] = ()  # bin edges for continuous columns (len(labels) + 1)
-    null_real: float = 0.0
+    edges: tuple[float, ...] = ()  # bin edges for continuous columns (len(labels) + 1), when shown
+    null_real: float = 0.0  # NaN: withheld, fewer than min_group_rows real rows are null
     null_synthetic: float = 0.0
     datetime: bool = False  # edges are nanoseconds since the epoch
+    #: Categories (left out) or bins (real share shown as 0) held by fewer than min_group_rows real rows.
+    withheld: int = 0
+    #: Where a histogram's edges come from: "public" (the schema's bounds), "dp" (the model's
+    #: DP bounds) or "none" (bins span the synthetic table's range; edges not shown). "" for categories.
+    bounds: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,18 @@ class EvaluationResult:
     flags: tuple[Flag, ...]
     options: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: No value fewer than this many real rows hold is shown (`EvaluateOptions.min_group_rows`).
+    min_group_rows: int = 10
+
+    @property
+    def real_statistics_note(self) -> str:
+        """What the JSON and the report say about the real data they show."""
+        return (
+            "Holds statistics of the real source rows (shares, correlations, scores): for the "
+            f"source's owner only. No value, histogram bin or null count held by fewer than "
+            f"{self.min_group_rows} real rows is shown, and no real minimum or maximum: histogram "
+            "edges are the schema's declared bounds or the model's DP bounds, else not shown."
+        )
 
     @property
     def flagged(self) -> bool:
@@ -84,6 +104,8 @@ class EvaluationResult:
                 "pairs": [p.__dict__ for p in f.pairs],
             }
         out = {
+            "contains_real_statistics": True,
+            "real_statistics_note": self.real_statistics_note,
             "sizes": {"synthetic": self.n_synthetic, "train": self.n_train, "holdout": self.n_holdout},
             "columns": list(self.columns),
             "fidelity": fid,

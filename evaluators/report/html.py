@@ -2,7 +2,10 @@
 
 No script, no external stylesheet, font or image: charts are inline SVG, so
 the file opens offline and can be archived as is. It shows aggregates of the
-real data (histograms), so it is for the owner, never for consumers.
+real data (histograms), so it is for the owner, never for consumers, and
+says so in its header; even so it names no value that fewer than
+`min_group_rows` real rows hold and no real minimum or maximum (the
+aggregates it is given are already cut that way).
 
 The report reads plain data of the shape `ReportData` declares (an
 `evaluators.result.EvaluationResult` has it) and never imports the result
@@ -45,6 +48,10 @@ class ReportColumn(Protocol):
     def null_synthetic(self) -> float: ...
     @property
     def datetime(self) -> bool: ...
+    @property
+    def withheld(self) -> int: ...
+    @property
+    def bounds(self) -> str: ...
 
 
 class ReportFlag(Protocol):
@@ -85,6 +92,10 @@ class ReportData(Protocol):
     def distributions(self) -> Sequence[ReportColumn]: ...
     @property
     def flags(self) -> Sequence[ReportFlag]: ...
+    @property
+    def min_group_rows(self) -> int: ...
+    @property
+    def real_statistics_note(self) -> str: ...
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#222;background:#f6f7f9}
@@ -245,9 +256,11 @@ def _fidelity(ev: ReportData) -> str:
             chart = svg.histogram_overlay(list(d.edges), list(d.real), list(d.synthetic), ends=ends)
         else:
             chart = svg.category_bars(list(d.labels), list(d.real), list(d.synthetic))
-        nulls = (f'<div class="muted">nulls: real {_pct(d.null_real)}, synthetic {_pct(d.null_synthetic)}</div>'
+        k = ev.min_group_rows
+        null_real = f"fewer than {k} rows" if math.isnan(d.null_real) else _pct(d.null_real)
+        nulls = (f'<div class="muted">nulls: real {null_real}, synthetic {_pct(d.null_synthetic)}</div>'
                  if d.null_real or d.null_synthetic else "")
-        out.append(f'<div class="chart"><h3>{escape(d.column)}</h3>{chart}{nulls}</div>')
+        out.append(f'<div class="chart"><h3>{escape(d.column)}</h3>{chart}{nulls}{_withheld(d, k)}</div>')
     out.append("</div>")
     if f is not None and f.pairs:
         names = list(ev.columns)
@@ -258,6 +271,21 @@ def _fidelity(ev: ReportData) -> str:
                    'for its value.</p>')
         out.append(f'<div class="chart">{svg.heatmap(names, vals)}</div>')
     return "".join(out)
+
+
+def _withheld(d: ReportColumn, k: int) -> str:
+    """What the chart leaves out of the real data, and where its axis comes from."""
+    notes = []
+    if d.withheld:
+        what = "bins" if d.continuous else "categories"
+        one = what[:-1] if what == "bins" else "category"
+        notes.append(f"{d.withheld} {one if d.withheld == 1 else what} held by fewer than {k} real rows "
+                     + ("shown empty for the real data" if d.continuous else "not shown"))
+    if d.continuous and d.bounds == "none":
+        notes.append("no public or DP bounds: the bins span the synthetic range, unlabelled")
+    elif d.continuous and d.bounds == "dp":
+        notes.append("axis: the model's DP bounds")
+    return "".join(f'<div class="muted">{escape(n)}</div>' for n in notes)
 
 
 def _last_edge(d: ReportColumn) -> str:
@@ -292,8 +320,9 @@ def render(ev: ReportData) -> str:
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         f"<title>Synthetic data evaluation</title><style>{_CSS}</style></head><body><main>",
-        f"<h1>Synthetic data evaluation</h1><div class=\"muted\">{sizes}. For the data owner only: this "
-        "report shows aggregates of the real data.</div>",
+        f"<h1>Synthetic data evaluation</h1><div class=\"muted\">{sizes}.</div>",
+        f'<div class="card warn" id="real-statistics"><b>Contains statistics of the real data.</b> '
+        f"{escape(ev.real_statistics_note)}</div>",
         _verdict(ev),
         "<h2>Privacy: re-identification risk</h2>",
         _risk_table(ev),

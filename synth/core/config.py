@@ -25,6 +25,9 @@ class ServiceConfig:
     torch_threads: int = 0
     #: Holdout share when the registration does not say.
     default_holdout_fraction: float = 0.2
+    #: An evaluation's JSON and report name no value fewer than this many real rows
+    #: hold (categories, histogram bins, null counts); 1 shows everything.
+    min_group_rows: int = 10
 
     @property
     def resolved_database_url(self) -> str:

@@ -33,8 +33,18 @@ from synth.store.records import EvaluationRecord
 
 RESULT_FILE = "evaluation.json"
 REPORT_FILE = "report.html"
-#: Parts of the result that are per-column detail, not headline scores.
-_DETAIL_KEYS = {"distributions", "shapes", "pairs", "options", "seconds", "columns", "flags"}
+#: Parts of the result that are per-column detail, not headline scores (nor the flag
+#: saying the file holds real statistics).
+_DETAIL_KEYS = {
+    "distributions",
+    "shapes",
+    "pairs",
+    "options",
+    "seconds",
+    "columns",
+    "flags",
+    "contains_real_statistics",
+}
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,7 @@ class EvaluationService:
         return False
 
     def run(self, ctx: JobContext, job: JobRecord, *, resume: bool = False) -> str:
-        from evaluators import evaluate
+        from evaluators import EvaluateOptions, evaluate
 
         request = job.request
         dataset = self.datasets.get(request["dataset"])
@@ -134,6 +144,7 @@ class EvaluationService:
             seed=request["seed"] if request["seed"] is not None else 0,
             metrics=tuple(request["metrics"]) or None,
             progress=progress,
+            options=EvaluateOptions(min_group_rows=self.stores.config.min_group_rows),
         )
         ctx.check()
         doc = result.to_json_dict()
