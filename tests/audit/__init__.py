@@ -1,0 +1,1 @@
+"""Privacy audits of the generators: one-run canary audits (see canary.py)."""
