@@ -277,9 +277,8 @@ def _withheld(d: ReportColumn, k: int) -> str:
     """What the chart leaves out of the real data, and where its axis comes from."""
     notes = []
     if d.withheld:
-        what = "bins" if d.continuous else "categories"
-        one = what[:-1] if what == "bins" else "category"
-        notes.append(f"{d.withheld} {one if d.withheld == 1 else what} held by fewer than {k} real rows "
+        nouns = ("bin", "bins") if d.continuous else ("category", "categories")
+        notes.append(f"{d.withheld} {nouns[d.withheld > 1]} held by fewer than {k} real rows "
                      + ("shown empty for the real data" if d.continuous else "not shown"))
     if d.continuous and d.bounds == "none":
         notes.append("no public or DP bounds: the bins span the synthetic range, unlabelled")
