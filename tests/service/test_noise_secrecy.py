@@ -20,6 +20,7 @@ from generators import load_generator
 from generators.dp_marginals import DPMarginals
 from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 from synth.server import RunningServer
+from tests.service.fixtures import register_approved
 
 BINS = 200
 ROWS = 40_000
@@ -62,11 +63,9 @@ def _residuals(gen: DPMarginals, table: pa.Table) -> np.ndarray:
 
 def _register(client: synth.Client) -> str:
     table, schema = _table()
-    src = client.register_source("uniform", table, schema=schema, holdout_fraction=0.0,
-                                 budget=synth.Budget(epsilon=2.0, delta=1e-6))
-    # Where a registered schema waits for the owner's approval, approve it as declared.
-    approve = getattr(client, "approve_schema", None)
-    return (approve(src) if approve is not None else src).name
+    src = register_approved(client, "uniform", table, schema=schema, holdout_fraction=0.0,
+                            budget=synth.Budget(epsilon=2.0, delta=1e-6))
+    return src.name
 
 
 def test_knowing_the_seed_does_not_replay_the_noise(fresh_server: RunningServer,
