@@ -33,6 +33,7 @@ from synth.client.resources import (
     Model,
     Source,
 )
+from synth.client.schemas import SchemaVerbs
 from synth.client.transfer import (
     format_for,
     upload_requests,
@@ -84,7 +85,7 @@ def _payload(data: Any, header: sources_pb2.RegisterSourceHeader) -> bytes | Pat
     return payload
 
 
-class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
+class Client(SchemaVerbs, JobVerbs, DownloadVerbs, EvaluationVerbs):
     """A connection to a synth server.
 
     Thread-safe: the gRPC channel and stubs are safe to share, and the client
@@ -224,13 +225,10 @@ class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
             budget=convert.budget_to_proto(budget),
             allow_non_private=allow_non_private,
             approve_schema=approve_schema,
+            schema=schema_to_proto(convert.coerce_schema(schema)) if schema is not None else None,
+            holdout_fraction=holdout_fraction,
+            split_seed=split_seed,
         )
-        if holdout_fraction is not None:
-            header.holdout_fraction = holdout_fraction
-        if split_seed is not None:
-            header.split_seed = split_seed
-        if schema is not None:
-            header.schema.CopyFrom(schema_to_proto(convert.coerce_schema(schema)))
         payload = _payload(data, header)
         if format is not None:
             header.format = sources_pb2.PARQUET if format == "parquet" else sources_pb2.CSV
@@ -260,45 +258,6 @@ class Client(JobVerbs, DownloadVerbs, EvaluationVerbs):
             self._stubs.sources.ListSources, sources_pb2.ListSourcesRequest(), "sources", page_size
         )
         return [convert.source_from_proto(m) for m in pages]
-
-    def schema(self, source: Source | str) -> TableSchema:
-        """The source's current schema; export with `.to_json()`, edit, `update_schema` it back."""
-        return self.get_source(source).schema
-
-    def update_schema(
-        self,
-        source: Source | str,
-        schema: TableSchema | str | os.PathLike[str],
-        *,
-        approve: bool = False,
-    ) -> Source:
-        """Replace the source's schema (a `TableSchema`, or a path to its JSON).
-
-        The edit is the next schema version, pending until approved; with
-        `approve=True` it is approved in the same call (the schema as sent).
-        """
-        request = sources_pb2.UpdateSchemaRequest(
-            name=convert.resource_name(source, "sources"),
-            schema=schema_to_proto(convert.coerce_schema(schema)),
-            approve=approve,
-        )
-        return convert.source_from_proto(self._call(self._stubs.sources.UpdateSchema, request))
-
-    def approve_schema(self, source: Source | str, *, schema_version: int | None = None) -> Source:
-        """Approve the source's schema, so it can train; returns the source, approved.
-
-        Approves the version you reviewed: `schema_version`, else the version of
-        the `Source` you pass (its `schema` is what you looked at), else, for a
-        name, the current one. A version edited since is refused
-        (`synth.SchemaVersionMismatch`).
-        """
-        if schema_version is None:
-            seen = source if isinstance(source, Source) else self.get_source(source)
-            schema_version = seen.schema_version
-        request = sources_pb2.ApproveSchemaRequest(
-            name=convert.resource_name(source, "sources"), schema_version=schema_version
-        )
-        return convert.source_from_proto(self._call(self._stubs.sources.ApproveSchema, request))
 
     def budget(self, source: Source | str) -> BudgetStatus:
         """The source's ledger: cap, spent, remaining and every charge."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from generators import generator_class
+from generators.base import Generator, PrivacyReport
 from synth.base.errors import Interrupted
 from synth.base.names import name_of, new_id
 from synth.base.progress import Progress
@@ -133,6 +134,21 @@ class TrainingService:
         else:
             report = gen.fit(table, schema, streams=streams, progress=ctx.progress)
         ctx.check()
+        model_id = self._store_model(ctx, request, source, gen, report, seeded, table.num_rows)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        return name_of("models", model_id)
+
+    def _store_model(
+        self,
+        ctx: JobContext,
+        request: dict[str, Any],
+        source: SourceRecord,
+        gen: Generator,
+        report: PrivacyReport,
+        seeded: bool,
+        train_rows: int,
+    ) -> str:
+        """Save the fitted generator and its record together; the model's id."""
         model_id = new_id("m")
         rel = self.stores.artifacts.model_dir(model_id)
         with self.stores.artifacts.staged_dir(rel) as staging:
@@ -154,7 +170,7 @@ class TrainingService:
             accountant=report.accountant,
             spends=[s.__dict__ for s in report.spends],
             details={k: float(v) for k, v in report.details.items()},
-            train_rows=table.num_rows,
+            train_rows=train_rows,
             job_id=ctx.job_id,
             display_name=request.get("display_name", ""),
             artifact=rel,
@@ -165,8 +181,7 @@ class TrainingService:
         except BaseException:
             self.stores.artifacts.remove(rel)
             raise
-        shutil.rmtree(ckpt, ignore_errors=True)
-        return name_of("models", model_id)
+        return model_id
 
     # --- reads ----------------------------------------------------------------------
 
