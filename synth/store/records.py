@@ -126,7 +126,10 @@ class BudgetStatus:
 
 
 def public_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A model's params as shown: never a training seed (it replays the DP noise).
+    """A model's params as shown: never a training seed.
+
+    Before the noise was keyed by the server secret, the seed replayed it; it is
+    still withheld (defence in depth: with the secret, it would).
 
     Models written before the seed was withheld stored it; it is dropped on read.
     """

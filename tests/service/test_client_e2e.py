@@ -287,7 +287,7 @@ def test_hyperparameters_pass_as_keywords(client, adult_csv) -> None:  # type: i
 
 
 def test_a_model_never_shows_its_training_seed(server, client, adult_csv) -> None:  # type: ignore[no-untyped-def]
-    """Whoever knows the seed can replay the DP noise; the model says only whether one was fixed."""
+    """The model says only whether a seed was fixed, never the seed (with the server secret, it replays the noise)."""
     import json
 
     from sqlalchemy import update
