@@ -45,6 +45,21 @@ sources = Table(
     Column("schema_inferred_json", Text, nullable=False, default="{}"),
 )
 
+#: A source's size as a DP count of privacy units (revision 0005): what plans and models
+#: use instead of the exact row count. One row per unit column it was measured for
+#: ("" = each row is a unit); `max_rows` is a contribution bound chosen with it (0: declared).
+source_sizes = Table(
+    "source_sizes",
+    metadata,
+    Column("source_id", String(63), primary_key=True),
+    Column("unit", Text, primary_key=True),
+    Column("units", BigInteger, nullable=False),
+    Column("max_rows", Integer, nullable=False),
+    Column("epsilon", Float, nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("create_time", Float, nullable=False),
+)
+
 ledger = Table(
     "ledger",
     metadata,
