@@ -43,6 +43,10 @@ sources = Table(
     # for "all of it" (sources from before approval). Revision 0004.
     Column("approved_schema_version", Integer, nullable=False, default=0),
     Column("schema_inferred_json", Text, nullable=False, default="{}"),
+    # The subject of the principal who registered it; models, datasets, evaluations and
+    # jobs made from it are theirs too. "" for sources from before owners (revision
+    # 0006): only an admin sees those.
+    Column("owner", String(128), nullable=False, default=""),
 )
 
 #: A source's size as a DP count of privacy units (revision 0005): what plans and models
@@ -136,7 +140,22 @@ jobs = Table(
     Column("create_time", Float, nullable=False),
     Column("start_time", Float, nullable=True),
     Column("end_time", Float, nullable=True),
-    UniqueConstraint("kind", "idempotency_key", name="uq_jobs_idempotency"),
+    # Who submitted it (revision 0006); idempotency keys are scoped to them.
+    Column("owner", String(128), nullable=False, default=""),
+    UniqueConstraint("owner", "kind", "idempotency_key", name="uq_jobs_owner_idempotency"),
+)
+
+#: Bearer tokens (revision 0006): only a SHA-256 of the secret part is kept.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("subject", String(128), nullable=False, index=True),
+    Column("roles", String(128), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("create_time", Float, nullable=False),
+    Column("revoke_time", Float, nullable=True),
 )
 
 evaluations = Table(
