@@ -13,6 +13,7 @@ from typing import Any
 
 from generators import create_generator, generator_class
 from generators.base import Generator, default_delta
+from generators.limits import check_params
 from synth.base.errors import FieldViolation, InvalidArgument, PrivacyError
 from synth.core.config import ServiceConfig
 from synth.store.records import SourceRecord
@@ -88,6 +89,7 @@ def build_generator(kind: str, req: TrainRequest, source: SourceRecord) -> Gener
             f"source 'sources/{source.id}' was not registered as allowing non-private models; "
             "give an epsilon, or register internal test data with allow_non_private"
         )
+    check_params(kind, params)  # every hyper-parameter within its declared range
     seed = params.pop("seed", None)
     if seed is not None and not isinstance(seed, int | float):
         raise InvalidArgument("params.seed must be an integer")
