@@ -19,7 +19,7 @@ import grpc
 from synth.base.errors import InvalidArgument, InvalidTable, Unavailable
 from synth.base.schema import TableSchema
 from synth.client import convert
-from synth.client.config import ClientConfig
+from synth.client.config import ClientConfig, with_token
 from synth.client.downloads import DownloadVerbs
 from synth.client.errors import translated
 from synth.client.evaluations import EvaluationVerbs
@@ -98,10 +98,15 @@ class Client(SchemaVerbs, JobVerbs, DownloadVerbs, EvaluationVerbs):
     """
 
     def __init__(
-        self, channel: grpc.Channel, *, address: str = "", config: ClientConfig | None = None
+        self,
+        channel: grpc.Channel,
+        *,
+        address: str = "",
+        config: ClientConfig | None = None,
+        token: str | None = None,
     ) -> None:
         self.address = address
-        self.config = config or ClientConfig()
+        self.config = with_token(config or ClientConfig(), token)
         self._channel = channel
         self._stubs = _Stubs(
             sources=sources_pb2_grpc.SourceServiceStub(channel),
@@ -119,8 +124,11 @@ class Client(SchemaVerbs, JobVerbs, DownloadVerbs, EvaluationVerbs):
         config: ClientConfig | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         wait_ready: float | None = None,
+        token: str | None = None,
     ) -> Client:
         """Open a channel to `address` ("host:port"); TLS when `credentials` are given.
+
+        `token` (a bearer token from `synth token create`) is sent with every call.
 
         The channel connects lazily; pass `wait_ready=seconds` to fail fast
         with `synth.Unavailable` when no server answers.
@@ -130,7 +138,7 @@ class Client(SchemaVerbs, JobVerbs, DownloadVerbs, EvaluationVerbs):
             channel = grpc.insecure_channel(address, options=config.options())
         else:
             channel = grpc.secure_channel(address, credentials, options=config.options())
-        client = cls(channel, address=address, config=config)
+        client = cls(channel, address=address, config=config, token=token)
         if wait_ready is not None:
             client.wait_ready(wait_ready)
         return client

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from synth.base.errors import InvalidArgument
 from synth.client.transfer import CHUNK_SIZE
+
+#: What may go in an HTTP/2 header value; a token is never echoed when refused.
+_TOKEN_CHARS = re.compile(r"^[\x21-\x7e]{1,4096}$")
 
 _READ_METHODS = {
     "synth.v1.SourceService": ("GetSource", "ListSources", "GetBudget"),
@@ -41,6 +46,19 @@ class ClientConfig:
         if self.retry_reads:
             opts += [("grpc.enable_retries", 1), ("grpc.service_config", _retry_config())]
         return opts + list(self.channel_options)
+
+
+def with_token(config: ClientConfig, token: str | None) -> ClientConfig:
+    """`config` with `authorization: Bearer <token>` added to every call's metadata."""
+    if token is None:
+        return config
+    if not isinstance(token, str) or not _TOKEN_CHARS.match(token):
+        raise InvalidArgument(
+            "the token must be the printable text `synth token create` showed "
+            "(no spaces or line breaks); get one from your server's admin"
+        )
+    kept = tuple((k, v) for k, v in config.metadata if k.lower() != "authorization")
+    return replace(config, metadata=(*kept, ("authorization", f"Bearer {token}")))
 
 
 def _retry_config() -> str:

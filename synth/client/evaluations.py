@@ -126,7 +126,9 @@ class EvaluationVerbs:
         target = Path(path)
         with translated(address=self.address), atomic_writer(target) as fh:
             stream = self._stubs.evaluations.DownloadReport(
-                evaluations_pb2.DownloadReportRequest(name=name), timeout=self.config.transfer_timeout
+                evaluations_pb2.DownloadReportRequest(name=name),
+                timeout=self.config.transfer_timeout,
+                metadata=self.config.metadata or None,
             )
             receive(stream, fh)
         return target
