@@ -68,6 +68,20 @@ class NotFound(SynthError):
     reason = "NOT_FOUND"
 
 
+class Unauthenticated(SynthError):
+    """The call carried no valid bearer token (missing, malformed, unknown or revoked)."""
+
+    code = "UNAUTHENTICATED"
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(SynthError):
+    """The caller's roles do not allow this call (the message names the role it needs)."""
+
+    code = "PERMISSION_DENIED"
+    reason = "PERMISSION_DENIED"
+
+
 class AlreadyExists(SynthError):
     code = "ALREADY_EXISTS"
     reason = "ALREADY_EXISTS"
@@ -120,6 +134,12 @@ class ResourceLimit(SynthError):
 
     code = "RESOURCE_EXHAUSTED"
     reason = "RESOURCE_LIMIT"
+
+
+class QuotaExceeded(ResourceLimit):
+    """The caller already has as much queued and running work as this server allows one caller."""
+
+    reason = "QUOTA_EXCEEDED"
 
 
 class Cancelled(SynthError):
