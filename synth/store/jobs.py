@@ -8,16 +8,18 @@ gives an untouched job's charge back in the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, select, update
+from sqlalchemy import Connection, Row, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from synth.base.errors import IdempotencyConflict, NotFound, SynthError
+from synth.base.errors import IdempotencyConflict, NotFound, QuotaExceeded, SynthError
 from synth.base.names import new_id
 from synth.base.progress import Progress
 from synth.base.spend import Spend
@@ -31,10 +33,28 @@ from synth.store.sqltables import jobs
 #: Progress metrics that are not DP and are never shown: DP-CTGAN's discriminator loss
 #: (a mean over real rows). Jobs stored before it was withheld hold it; it is dropped on read.
 WITHHELD_METRICS = frozenset({"loss_d"})
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(JobRecord)) | {
+    "metrics_json",
+    "request_json",
+}
+_ACTIVE = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+@dataclass(frozen=True)
+class JobQuota:
+    """What one owner may have queued and running at once (checked as the job is made).
+
+    `rows` is what this job adds to the owner's rows in generation (0 for other kinds).
+    """
+
+    max_jobs: int
+    max_rows: int
+    rows: int = 0
 
 
 def job_from_row(r: Row[Any]) -> JobRecord:
-    m = dict(r._mapping)
+    # Columns the record does not carry (the owner: `JobStore.owner`) stay in the store.
+    m = {k: v for k, v in r._mapping.items() if k in _RECORD_FIELDS}
     metrics = json.loads(m.pop("metrics_json"))
     return JobRecord(
         kind=JobKind(m.pop("kind")),
@@ -43,6 +63,31 @@ def job_from_row(r: Row[Any]) -> JobRecord:
         metrics={k: v for k, v in metrics.items() if k not in WITHHELD_METRICS},
         **m,
     )
+
+
+def check_quota(conn: Connection, owner: str, quota: JobQuota) -> None:
+    """Refuse (QuotaExceeded) a job past the owner's queued+running jobs or generated rows."""
+    active = and_(jobs.c.owner == owner, jobs.c.state.in_(_ACTIVE))
+    count = conn.execute(select(func.count()).select_from(jobs).where(active)).scalar_one()
+    if count >= quota.max_jobs:
+        raise QuotaExceeded(
+            f"you have {count} jobs queued or running, the most this server takes from one "
+            "caller; wait for some to finish (or cancel some) and submit again",
+            metadata={"quota": "jobs", "max": str(quota.max_jobs), "current": str(count)},
+        )
+    if not quota.rows:
+        return
+    requests = conn.execute(
+        select(jobs.c.request_json).where(active, jobs.c.kind == JobKind.GENERATE.value)
+    ).scalars()
+    rows = sum(int(json.loads(r).get("rows", 0)) for r in requests)
+    if rows + quota.rows > quota.max_rows:
+        raise QuotaExceeded(
+            f"your generations queued or running already ask for {rows:,} rows; {quota.rows:,} "
+            f"more would pass this server's limit of {quota.max_rows:,} rows per caller. Wait "
+            "for them to finish, or ask for fewer rows",
+            metadata={"quota": "generated_rows", "max": str(quota.max_rows), "current": str(rows)},
+        )
 
 
 class JobStore:
@@ -54,13 +99,20 @@ class JobStore:
     # --- creation --------------------------------------------------------------
 
     def find_idempotent(
-        self, conn: Connection, kind: JobKind, key: str, request: dict[str, Any]
+        self, conn: Connection, kind: JobKind, key: str, request: dict[str, Any], owner: str = ""
     ) -> JobRecord | None:
-        """The job made earlier with this key, if the request is the same; else a conflict."""
+        """The job `owner` made earlier with this key, if the request is the same; else a
+        conflict. Keys are scoped to their owner: another caller's key finds nothing."""
         if not key:
             return None
         row = conn.execute(
-            select(jobs).where(and_(jobs.c.kind == kind.value, jobs.c.idempotency_key == key))
+            select(jobs).where(
+                and_(
+                    jobs.c.owner == owner,
+                    jobs.c.kind == kind.value,
+                    jobs.c.idempotency_key == key,
+                )
+            )
         ).first()
         if row is None:
             return None
@@ -74,7 +126,13 @@ class JobStore:
         return job
 
     def create(
-        self, conn: Connection, kind: JobKind, target: str, request: dict[str, Any], key: str
+        self,
+        conn: Connection,
+        kind: JobKind,
+        target: str,
+        request: dict[str, Any],
+        key: str,
+        owner: str = "",
     ) -> JobRecord:
         now = time.time()
         job_id = new_id("j")
@@ -87,6 +145,7 @@ class JobStore:
                 request_json=json.dumps(request, sort_keys=True, default=str),
                 request_hash=request_hash(request),
                 idempotency_key=key or None,
+                owner=owner,
                 create_time=now,
                 phase="queued",
             )
@@ -101,7 +160,9 @@ class JobStore:
         request: dict[str, Any],
         key: str,
         *,
+        owner: str = "",
         charge: tuple[str, Sequence[Spend]] | None = None,
+        quota: JobQuota | None = None,
     ) -> tuple[JobRecord, bool]:
         """Create a job, and charge its spends to a source's ledger, in one transaction.
 
@@ -109,20 +170,23 @@ class JobStore:
         job comes back and nothing is written (`created` is False); for a
         different request the key is refused. Two calls racing with one key
         (the unique index catches the loser, on SQLite and PostgreSQL alike)
-        both answer with the winner's job. A refused charge writes nothing.
+        both answer with the winner's job. A refused charge writes nothing, and
+        neither does a `quota` the owner's queued and running jobs already fill.
         """
         try:
             with self.store.transaction() as conn:
-                existing = self.find_idempotent(conn, kind, key, request)
+                existing = self.find_idempotent(conn, kind, key, request, owner)
                 if existing is not None:
                     return existing, False
-                job = self.create(conn, kind, target, request, key)
+                if quota is not None:
+                    check_quota(conn, owner, quota)
+                job = self.create(conn, kind, target, request, key, owner)
                 if charge is not None:
                     source_id, spends = charge
                     ledger_ops.charge(conn, source_id, job.id, spends)
         except IntegrityError:
             with self.store.transaction() as conn:
-                existing = self.find_idempotent(conn, kind, key, request)
+                existing = self.find_idempotent(conn, kind, key, request, owner)
             if existing is None:
                 raise
             return existing, False
@@ -130,17 +194,38 @@ class JobStore:
 
     # --- reads -------------------------------------------------------------------
 
-    def get(self, job_id: str) -> JobRecord:
+    def get(self, job_id: str, *, owner: str | None = None) -> JobRecord:
+        """The job; with `owner`, only if that owner submitted it (else the same NotFound)."""
+        q = select(jobs).where(jobs.c.id == job_id)
+        if owner is not None:
+            q = q.where(jobs.c.owner == owner)
         with self.store.transaction() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+            row = conn.execute(q).first()
         if row is None:
             raise NotFound(f"job 'jobs/{job_id}' does not exist")
         return job_from_row(row)
 
+    def owner(self, job_id: str) -> str:
+        """Who submitted the job ("" for jobs from before owners); NotFound when absent."""
+        with self.store.transaction() as conn:
+            row = conn.execute(select(jobs.c.owner).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"job 'jobs/{job_id}' does not exist")
+        return str(row.owner)
+
     def list(
-        self, *, page_size: int, token: str, target: str = "", state: JobState | None = None
+        self,
+        *,
+        page_size: int,
+        token: str,
+        target: str = "",
+        state: JobState | None = None,
+        owner: str | None = None,
     ) -> Page[JobRecord]:
+        """A page of jobs, newest first; with `owner`, only the jobs that owner submitted."""
         q = select(jobs).order_by(jobs.c.create_time.desc(), jobs.c.id)
+        if owner is not None:
+            q = q.where(jobs.c.owner == owner)
         if target:
             q = q.where(jobs.c.target == target)
         if state is not None:
