@@ -62,7 +62,14 @@ def emit(args: argparse.Namespace, value: Any) -> None:
 def connect(args: argparse.Namespace) -> Any:
     from synth.client import Client
 
-    return Client.connect(args.server)
+    return Client.connect(
+        args.server,
+        token=args.token,
+        tls=True if args.tls else None,
+        root_certificates=args.ca_cert,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
+    )
 
 
 # ---- verbs ---------------------------------------------------------------------
@@ -70,6 +77,7 @@ def connect(args: argparse.Namespace) -> Any:
 
 def serve(args: argparse.Namespace) -> int:
     from synth import server
+    from synth.cli.tokens import server_tls
 
     options: dict[str, Any] = {"job_workers": args.workers}
     if args.max_source_bytes is not None:
@@ -78,13 +86,20 @@ def serve(args: argparse.Namespace) -> int:
         options["database_url"] = args.database_url
     config = server.ServerConfig(data_dir=Path(args.data_dir), **options)
     server.serve_forever(
-        Path(args.data_dir), port=args.port, host=args.host, config=config, grace=args.grace
+        Path(args.data_dir),
+        port=args.port,
+        host=args.host,
+        config=config,
+        grace=args.grace,
+        tls=server_tls(args),
+        insecure_remote=args.insecure_allow_remote,
     )
     return 0
 
 
 def demo(args: argparse.Namespace) -> int:
     from synth.client import Budget, Client
+    from synth.core.bootstrap import read_admin_token
     from synth.server import start_server
 
     if args.rows <= 0:
@@ -93,7 +108,10 @@ def demo(args: argparse.Namespace) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="synth-demo-")) if temporary else Path(args.data_dir)
     out = Path(args.out)
     try:
-        with start_server(data_dir, port=0) as running, Client.connect(running.address) as client:
+        with (
+            start_server(data_dir, port=0) as running,
+            Client.connect(running.address, token=read_admin_token(data_dir)) as client,
+        ):
             note(args, f"synth demo: an in-process server on {running.address}, data in {data_dir}")
             cap = Budget(epsilon=max(3.0, args.epsilon), delta=1e-5)
             taken = {s.id for s in client.list_sources()}

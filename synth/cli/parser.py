@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from synth.cli import commands
+from synth.cli.tokens import add_connection_options, add_tls_options, add_token_verbs
 
 # ---- parser --------------------------------------------------------------------
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default_server(),
         help="host:port of the synth server (default $SYNTH_SERVER or localhost:50051)",
     )
+    add_connection_options(common)
     common.add_argument("--json", action="store_true", help="print results as JSON")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=2, help="job worker threads")
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain calls on shutdown")
+    add_tls_options(p)
     p.set_defaults(func=commands.serve)
 
     p = verbs.add_parser("demo", help="an in-process server, the bundled sample, end to end")
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=commands.demo)
 
+    add_token_verbs(verbs)
     _add_sources(verbs, common)
     _add_resource_verbs(verbs, common)
     _add_listings(verbs, common)

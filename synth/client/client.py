@@ -20,6 +20,7 @@ from synth.base.errors import InvalidArgument, InvalidTable, Unavailable
 from synth.base.schema import TableSchema
 from synth.client import convert
 from synth.client.config import ClientConfig, with_token
+from synth.client.credentials import channel_credentials, resolve_token
 from synth.client.downloads import DownloadVerbs
 from synth.client.errors import translated
 from synth.client.evaluations import EvaluationVerbs
@@ -125,15 +126,33 @@ class Client(SchemaVerbs, JobVerbs, DownloadVerbs, EvaluationVerbs):
         credentials: grpc.ChannelCredentials | None = None,
         wait_ready: float | None = None,
         token: str | None = None,
+        tls: bool | None = None,
+        root_certificates: str | os.PathLike[str] | bytes | None = None,
+        client_cert: str | os.PathLike[str] | bytes | None = None,
+        client_key: str | os.PathLike[str] | bytes | None = None,
     ) -> Client:
         """Open a channel to `address` ("host:port"); TLS when `credentials` are given.
 
-        `token` (a bearer token from `synth token create`) is sent with every call.
+        `token` (a bearer token from `synth token create`) is sent with every call;
+        without it, `SYNTH_TOKEN`, the credentials file, or a local server's admin
+        token (`synth.client.credentials`). `tls=True` (or a CA in
+        `root_certificates`, PEM bytes or a path) makes it TLS; `client_cert` and
+        `client_key` make it mutual TLS.
 
         The channel connects lazily; pass `wait_ready=seconds` to fail fast
         with `synth.Unavailable` when no server answers.
         """
         config = config or ClientConfig()
+        if credentials is None:
+            credentials = channel_credentials(
+                address,
+                tls=tls,
+                root_certificates=root_certificates,
+                client_cert=client_cert,
+                client_key=client_key,
+            )
+        if token is None and not any(k.lower() == "authorization" for k, _ in config.metadata):
+            token = resolve_token(address)
         if credentials is None:
             channel = grpc.insecure_channel(address, options=config.options())
         else:

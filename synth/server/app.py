@@ -19,6 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from synth.core import runtime
+from synth.core.bootstrap import admin_token_path, ensure_admin_token
 from synth.core.config import ServiceConfig
 from synth.core.service import SynthService
 from synth.server.errors import ErrorInterceptor
@@ -29,6 +31,8 @@ from synth.server.servicers import (
     ModelServicer,
     SourceServicer,
 )
+from synth.server.tls import ServerTls, bind, check_exposure, is_loopback
+from synth.store.tokens import TokenRows
 from synth.v1 import (
     datasets_pb2,
     datasets_pb2_grpc,
@@ -111,6 +115,8 @@ def start_server(
     host: str = "127.0.0.1",
     config: ServiceConfig | None = None,
     max_workers: int = 32,
+    tls: ServerTls | None = None,
+    insecure_remote: bool = False,
 ) -> RunningServer:
     """Start a server on `host:port` (0 picks a free port) over the data folder."""
     cfg = (
@@ -118,7 +124,9 @@ def start_server(
         if config
         else ServiceConfig(data_dir=Path(data_dir))
     )
+    check_exposure(host, tls, insecure_remote=insecure_remote)
     svc = SynthService(cfg)
+    ensure_admin_token(TokenRows(svc.stores.meta), cfg.data_dir)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="synth-rpc"),
         interceptors=[ErrorInterceptor()],
@@ -128,7 +136,7 @@ def start_server(
         ],
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    running_port = server.add_insecure_port(f"{host}:{port}")
+    running_port = bind(server, host, port, tls)
     running = RunningServer(server, running_port, host, svc, health_servicer)
     sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceServicer(svc), server)
     models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(svc), server)
@@ -154,10 +162,26 @@ def serve_forever(
     host: str = "127.0.0.1",
     config: ServiceConfig | None = None,
     grace: float = 10.0,
+    tls: ServerTls | None = None,
+    insecure_remote: bool = False,
 ) -> None:
-    """Run until SIGINT or SIGTERM, then shut down gracefully."""
-    running = start_server(data_dir, port=port, host=host, config=config)
-    print(f"synth serving on {running.address} (data in {Path(data_dir).resolve()})", flush=True)
+    """Run until SIGINT or SIGTERM, then shut down gracefully.
+
+    On loopback it records its data folder for local clients (`synth.core.runtime`).
+    """
+    running = start_server(
+        data_dir, port=port, host=host, config=config, tls=tls, insecure_remote=insecure_remote
+    )
+    scheme = "TLS" if tls is None or tls.client_ca is None else "mutual TLS"
+    print(
+        f"synth serving on {running.address}{'' if tls is None else ' with ' + scheme} "
+        f"(data in {Path(data_dir).resolve()})",
+        flush=True,
+    )
+    if admin_token_path(data_dir).exists():
+        print(f"admin token in {admin_token_path(data_dir).resolve()} (mode 0600)", flush=True)
+    if is_loopback(host):
+        runtime.write_record(running.port, host, data_dir)
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("signal %d: shutting down", signum)
@@ -165,4 +189,7 @@ def serve_forever(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    running.wait()
+    try:
+        running.wait()
+    finally:
+        runtime.remove_record(running.port)
