@@ -20,6 +20,7 @@ from synth.store.metadata import MetadataStore
 from synth.store.models import ModelRows
 from synth.store.secret import load_or_create_secret
 from synth.store.sources import SourceRows
+from synth.store.tokens import TokenRows
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Stores:
     models: ModelRows
     datasets: DatasetRows
     evaluations: EvaluationRows
+    #: Bearer tokens: who a call comes from (synth.server.auth authenticates with them).
+    tokens: TokenRows
     #: The server secret (synth.store.secret): keys DP randomness and fingerprints.
     secret: bytes
 
@@ -57,5 +60,6 @@ class Stores:
             models=ModelRows(meta),
             datasets=DatasetRows(meta),
             evaluations=EvaluationRows(meta),
+            tokens=TokenRows(meta),
             secret=load_or_create_secret(config.data_dir),
         )

@@ -39,6 +39,9 @@ class SourceRecord:
     #: What the server took from the table rather than from the owner, per column
     #: (parts of `INFERABLE`); None when unknown (registered before approval): all of it.
     inferred: dict[str, tuple[str, ...]] | None
+    #: The subject who registered it; its models, datasets and evaluations are theirs
+    #: too. "" for sources from before owners (only admins see those).
+    owner: str = ""
 
     @property
     def schema_approved(self) -> bool:
@@ -86,6 +89,7 @@ class SourceRecord:
             version_id=m["version_id"],
             approved_schema_version=m["approved_schema_version"],
             inferred=None if inferred is None else {k: tuple(v) for k, v in inferred.items()},
+            owner=m["owner"],
         )
 
 

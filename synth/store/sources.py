@@ -29,6 +29,23 @@ class SourceRows:
             return "absent"
         return "deleted" if row.deleted else "live"
 
+    def owner(self, source_id: str) -> str | None:
+        """Who registered the source, live or deleted ("" before owners; None when absent)."""
+        with self.meta.transaction() as conn:
+            row = conn.execute(select(sources.c.owner).where(sources.c.id == source_id)).first()
+        return None if row is None else str(row.owner)
+
+    def with_fingerprint(self, fingerprint: str) -> tuple[str, bool] | None:
+        """(id, deleted) of the oldest source, live or deleted, with this keyed fingerprint."""
+        with self.meta.transaction() as conn:
+            row = conn.execute(
+                select(sources.c.id, sources.c.deleted)
+                .where(sources.c.fingerprint == fingerprint)
+                .order_by(sources.c.create_time, sources.c.id)
+                .limit(1)
+            ).first()
+        return None if row is None else (row.id, bool(row.deleted))
+
     @contextmanager
     def inserting(self, record: SourceRecord) -> Iterator[None]:
         """Insert the row, run the block, then commit: the block failing leaves no row.
@@ -52,21 +69,26 @@ class SourceRows:
                 f"source 'sources/{record.id}' already exists; choose another id"
             ) from exc
 
-    def get(self, source_id: str) -> SourceRecord:
+    def get(self, source_id: str, *, owner: str | None = None) -> SourceRecord:
+        """The live source; with `owner`, only if it is theirs (else the same NotFound)."""
+        q = select(sources).where(sources.c.id == source_id, sources.c.deleted.is_(False))
+        if owner is not None:
+            q = q.where(sources.c.owner == owner)
         with self.meta.transaction() as conn:
-            row = conn.execute(
-                select(sources).where(sources.c.id == source_id, sources.c.deleted.is_(False))
-            ).first()
+            row = conn.execute(q).first()
         if row is None:
             raise NotFound(f"source 'sources/{source_id}' does not exist")
         return SourceRecord.from_row(row)
 
-    def list(self, *, page_size: int, token: str) -> Page[SourceRecord]:
+    def list(self, *, page_size: int, token: str, owner: str | None = None) -> Page[SourceRecord]:
+        """A page of live sources; with `owner`, only theirs."""
         q = (
             select(sources)
             .where(sources.c.deleted.is_(False))
             .order_by(sources.c.create_time, sources.c.id)
         )
+        if owner is not None:
+            q = q.where(sources.c.owner == owner)
         return fetch_page(
             self.meta, q, page_size=page_size, token=token, make=SourceRecord.from_row
         )
