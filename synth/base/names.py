@@ -8,6 +8,14 @@ import secrets
 from synth.base.errors import FieldViolation, InvalidArgument
 
 SOURCE_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+#: Longest texts a request may carry, in characters (a caller's text is stored and
+#: listed: one huge value would break every page and error that shows it).
+MAX_DISPLAY_NAME = 256
+MAX_IDEMPOTENCY_KEY = 128
+MAX_COLUMN_NAME = 256
+MAX_NAME = 200  # a resource name, "collection/id"
+#: How much of a caller's value an error message quotes.
+SHOWN = 80
 _COLLECTIONS = ("sources", "models", "datasets", "jobs", "evaluations")
 
 
@@ -25,10 +33,28 @@ def new_source_version() -> str:
     return f"sv-{secrets.token_hex(16)}"
 
 
+def shown(value: str, limit: int = SHOWN) -> str:
+    """`value` quoted for an error message, cut to `limit` characters (a message never
+    echoes an oversized input whole)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value):,} characters)"
+
+
+def check_length(value: str, field: str, limit: int) -> str:
+    """Refuse a text longer than `limit` characters, naming the field, not quoting the value."""
+    if len(value) > limit:
+        raise InvalidArgument(
+            f"{field} is {len(value):,} characters long; at most {limit} are accepted",
+            violations=[FieldViolation(field, f"at most {limit} characters")],
+        )
+    return value
+
+
 def check_source_id(source_id: str) -> str:
     if not SOURCE_ID.match(source_id):
         raise InvalidArgument(
-            f"source id {source_id!r} is not valid: use 1-63 lower-case letters, digits "
+            f"source id {shown(source_id)} is not valid: use 1-63 lower-case letters, digits "
             "and '-', starting with a letter (e.g. 'adult-2024')",
             violations=[FieldViolation("header.source_id", "must match [a-z][a-z0-9-]{0,62}")],
         )
@@ -43,13 +69,18 @@ def parse_name(name: str, collection: str, *, field: str = "name") -> str:
             f"{field} is required (e.g. '{collection}/ID')",
             violations=[FieldViolation(field, "required")],
         )
+    if len(name) > MAX_NAME:
+        raise InvalidArgument(
+            f"{field} {shown(name)} is not a {collection[:-1]} name; expected '{collection}/ID'",
+            violations=[FieldViolation(field, f"at most {MAX_NAME} characters")],
+        )
     head, sep, tail = name.partition("/")
     if sep and head == collection and tail and "/" not in tail:
         return tail
     if not sep:
         return name
     raise InvalidArgument(
-        f"{field} {name!r} is not a {collection[:-1]} name; expected '{collection}/ID'",
+        f"{field} {shown(name)} is not a {collection[:-1]} name; expected '{collection}/ID'",
         violations=[FieldViolation(field, f"expected {collection}/ID")],
     )
 

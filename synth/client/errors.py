@@ -16,7 +16,21 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from synth.base.errors import FieldViolation, SynthError, error_class_for
+from synth.base.errors import (
+    AlreadyExists,
+    Cancelled,
+    DeadlineExceeded,
+    FailedPrecondition,
+    FieldViolation,
+    Internal,
+    Interrupted,
+    InvalidArgument,
+    NotFound,
+    ResourceLimit,
+    SynthError,
+    Unavailable,
+    error_class_for,
+)
 
 ERROR_DOMAIN = "synth.dev"
 
@@ -51,14 +65,42 @@ def _details(err: grpc.RpcError) -> str:
     return ""
 
 
-def class_for(reason: str, code: grpc.StatusCode) -> type[SynthError]:
-    """`synth.base.errors.error_class_for`, but never the bare root when the code says more.
+#: The class of a status that carries no synth reason (gRPC's own errors: a message over
+#: the size limit, a refused connection, a deadline). A RESOURCE_EXHAUSTED without a
+#: reason is a limit of the transport or the server, never the privacy budget.
+_BY_CODE: dict[grpc.StatusCode, type[SynthError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceLimit,
+    grpc.StatusCode.CANCELLED: Cancelled,
+    grpc.StatusCode.ABORTED: Interrupted,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.INTERNAL: Internal,
+}
 
-    The root shares its reason "INTERNAL" with `Internal`; the code's class is
-    the more specific answer.
+
+def class_for(reason: str, code: grpc.StatusCode) -> type[SynthError]:
+    """The error class for a status: by synth's reason first, by the status code second.
+
+    A reason is trusted only when its class carries the same status code (a
+    status whose reason and code disagree is mapped by its code).
     """
-    cls = error_class_for(reason, code.name)
-    return error_class_for("", code.name) if cls is SynthError else cls
+    if reason:
+        cls = error_class_for(reason, code.name)
+        if cls is not SynthError and cls.reason == reason and cls.code == code.name:
+            return cls
+    return _by_code(code)
+
+
+def _by_code(code: grpc.StatusCode) -> type[SynthError]:
+    cls = _BY_CODE.get(code)
+    if cls is not None:
+        return cls
+    return error_class_for("", code.name)  # the root for a code no class names
 
 
 def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SynthError:
@@ -86,7 +128,9 @@ def from_rpc_error(err: grpc.RpcError, *, address: str = "") -> SynthError:
     if not message:
         message = f"the call failed with {code.name}"
     if code is grpc.StatusCode.UNAVAILABLE and not reason and address:
-        message = f"cannot reach the synth server at {address} ({message}); is `synth serve` running?"
+        message = (
+            f"cannot reach the synth server at {address} ({message}); is `synth serve` running?"
+        )
     return class_for(reason, code)(message, violations=violations, metadata=metadata)
 
 

@@ -1,8 +1,18 @@
-"""Receiving a table in a client stream: header first, then chunks into a temp file."""
+"""Receiving a table in a client stream: header first, then chunks into a temp file.
+
+An upload is the one call a client can hold open at no cost to itself, so it
+is bounded three ways: a semaphore caps the uploads in progress (the rest of
+the server's threads stay free for other calls), each message must come
+within the idle timeout, and the header is checked before any body byte is
+accepted.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -13,6 +23,7 @@ from synth.base.errors import (
     FieldViolation,
     InvalidArgument,
     InvalidTable,
+    ResourceLimit,
 )
 from synth.core.sources import RegisterRequest
 from synth.server.convert import schema_from_pb
@@ -52,27 +63,124 @@ def check_alive(context: grpc.ServicerContext) -> None:
     raise Cancelled("the client cancelled the call; nothing was stored")
 
 
+class Slots:
+    """At most `limit` calls of a kind at once; the next one is refused, not queued.
+
+    Refusing at once (RESOURCE_EXHAUSTED) keeps a queue of idle streams from
+    holding the server's threads; the client retries later.
+    """
+
+    def __init__(self, limit: int, what: str = "uploads") -> None:
+        self.limit = limit
+        self.what = what
+        self._sem = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._sem.acquire(blocking=False):
+            raise ResourceLimit(
+                f"this server takes at most {self.limit} {self.what} at once and all are in "
+                "progress; retry in a moment",
+                metadata={
+                    "limit": f"concurrent_{self.what.replace(' ', '_')}",
+                    "max": str(self.limit),
+                },
+            )
+        try:
+            yield
+        finally:
+            self._sem.release()
+
+
+_END = object()
+
+
+def with_idle_timeout(
+    requests: Iterator[sources_pb2.RegisterSourceRequest], timeout: float
+) -> Iterator[sources_pb2.RegisterSourceRequest]:
+    """The messages of `requests`, raising `DeadlineExceeded` when the next one does not
+    come within `timeout` seconds.
+
+    gRPC's request iterator has no timeout of its own, so a reader thread pulls
+    from it; the handler stops waiting when the time is up and the call ends,
+    which ends the reader's wait too.
+    """
+    box: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for msg in requests:
+                if not put(msg):
+                    return
+        except BaseException as exc:  # the call ended under it (cancelled or aborted)
+            put(exc)
+            return
+        put(_END)
+
+    threading.Thread(target=pump, name="synth-upload-reader", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = box.get(timeout=timeout)
+            except queue.Empty:
+                raise DeadlineExceeded(
+                    f"the upload sent nothing for {timeout:g} seconds and was cut off; nothing "
+                    "was stored. Send the chunks without pauses",
+                    metadata={"upload_idle_timeout_s": f"{timeout:g}"},
+                ) from None
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise Cancelled("the client cancelled the upload; nothing was stored") from item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+
+
 def receive(
     requests: Iterator[sources_pb2.RegisterSourceRequest],
     context: grpc.ServicerContext,
     into: Path,
     *,
     max_bytes: int,
+    check_header: Callable[[RegisterRequest], None] = lambda req: None,
+    idle_timeout: float | None = None,
 ) -> tuple[RegisterRequest, bool]:
-    """Read the header and write the chunks to `into`; returns (request, any_bytes_received)."""
-    first = next(requests, None)
+    """Read the header, check it, and write the chunks to `into`.
+
+    Returns (request, any_bytes_received). `check_header` refuses a bad header
+    before any body byte is accepted.
+    """
+    stream = with_idle_timeout(requests, idle_timeout) if idle_timeout else requests
+    first = next(stream, None)
     if first is None or first.WhichOneof("payload") != "header":
         raise InvalidArgument(
             "the first message of RegisterSource must be the header",
             violations=[FieldViolation("header", "must come first")],
         )
     req = header_to_request(first.header)
+    check_header(req)
     size = 0
     with open(into, "wb") as fh:
-        for msg in requests:
+        for msg in stream:
             check_alive(context)
             if msg.WhichOneof("payload") != "chunk":
                 raise InvalidArgument("only one header per upload; the rest must be chunks")
+            if req.uri:
+                raise InvalidArgument(
+                    "send either header.uri or table bytes, not both",
+                    violations=[FieldViolation("header.uri", "set, and chunks were sent")],
+                )
             if msg.chunk.offset and msg.chunk.offset != size:
                 raise InvalidArgument(
                     f"chunk offset {msg.chunk.offset} does not follow the {size} bytes received"

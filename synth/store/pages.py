@@ -13,8 +13,13 @@ from synth.base.errors import FieldViolation, InvalidArgument
 from synth.store.metadata import MetadataStore
 
 T = TypeVar("T")
+M = TypeVar("M")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+#: A list response stops before its items pass this many serialized bytes (well under
+#: the 8 MiB message limit), whatever the page size: a few large items (a wide
+#: schema, a long report summary) never make a page fail for everyone.
+MAX_PAGE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class Page(Generic[T]):
 
 
 def page_size(requested: int) -> int:
+    """The page size to use for a request's (proto int32) `page_size`."""
     if requested < 0:
         raise InvalidArgument(
             "page_size must not be negative", violations=[FieldViolation("page_size", "negative")]
@@ -65,3 +71,25 @@ def fetch_page(
         rows = conn.execute(query.offset(offset).limit(page_size + 1)).all()
     items = [make(r) for r in rows[:page_size]]
     return Page(items, encode_token(offset + page_size) if len(rows) > page_size else "")
+
+
+def bounded_by_bytes(
+    items: list[M],
+    next_token: str,
+    token: str,
+    size: Callable[[M], int],
+    *,
+    budget: int = MAX_PAGE_BYTES,
+) -> tuple[list[M], str]:
+    """The leading `items` whose sizes add up to at most `budget`, and the token that
+    continues after the last one kept (the page's own token when all fit).
+
+    `items` are the converted items of a page fetched with `token`. The first item
+    is always kept, so a page always moves forward.
+    """
+    total = 0
+    for i, item in enumerate(items):
+        total += size(item) + 8  # the field's tag and length prefix, generously
+        if i > 0 and total > budget:
+            return items[:i], encode_token(decode_token(token) + i)
+    return items, next_token
