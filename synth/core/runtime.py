@@ -13,10 +13,13 @@ The folder: $SYNTH_RUNTIME_DIR, else $XDG_RUNTIME_DIR/synth, else
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from synth.core.bootstrap import write_secret_file
+
+log = logging.getLogger(__name__)
 
 
 def runtime_dir() -> Path:
@@ -31,8 +34,17 @@ def _record_path(port: int) -> Path:
     return runtime_dir() / f"server-{int(port)}.json"
 
 
-def write_record(port: int, host: str, data_dir: str | os.PathLike[str]) -> Path:
-    """Record that this process serves `data_dir` on `host:port`; the file written."""
+def write_record(port: int, host: str, data_dir: str | os.PathLike[str]) -> Path | None:
+    """Record that this process serves `data_dir` on `host:port`; the file written, or
+    None when the runtime folder cannot be written (clients then need the token given)."""
+    try:
+        return _write(port, host, data_dir)
+    except OSError as exc:
+        log.warning("cannot write the runtime record in %s: %s", runtime_dir(), exc)
+        return None
+
+
+def _write(port: int, host: str, data_dir: str | os.PathLike[str]) -> Path:
     folder = runtime_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     record = {
