@@ -32,7 +32,6 @@ from synth.server.servicers import (
     SourceServicer,
 )
 from synth.server.tls import ServerTls, bind, check_exposure, is_loopback
-from synth.store.tokens import TokenRows
 from synth.v1 import (
     datasets_pb2,
     datasets_pb2_grpc,
@@ -126,7 +125,7 @@ def start_server(
     )
     check_exposure(host, tls, insecure_remote=insecure_remote)
     svc = SynthService(cfg)
-    ensure_admin_token(TokenRows(svc.stores.meta), cfg.data_dir)
+    ensure_admin_token(svc.stores.tokens, cfg.data_dir)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="synth-rpc"),
         interceptors=[ErrorInterceptor()],
