@@ -171,6 +171,8 @@ def serve_forever(
     running = start_server(
         data_dir, port=port, host=host, config=config, tls=tls, insecure_remote=insecure_remote
     )
+    if is_loopback(host):  # before the banner: a client that read it finds the record
+        runtime.write_record(running.port, host, data_dir)
     scheme = "TLS" if tls is None or tls.client_ca is None else "mutual TLS"
     print(
         f"synth serving on {running.address}{'' if tls is None else ' with ' + scheme} "
@@ -179,8 +181,6 @@ def serve_forever(
     )
     if admin_token_path(data_dir).exists():
         print(f"admin token in {admin_token_path(data_dir).resolve()} (mode 0600)", flush=True)
-    if is_loopback(host):
-        runtime.write_record(running.port, host, data_dir)
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("signal %d: shutting down", signum)
