@@ -1,7 +1,9 @@
 """The `synth` command: run the server, run the demo, and the SDK's calls from a shell.
 
-Every verb except `serve` and `demo` talks to a server (`--server`, default
-$SYNTH_SERVER or localhost:50051) through `synth.Client`. Errors print one
+Every verb except `serve`, `demo` and `token` talks to a server (`--server`,
+default $SYNTH_SERVER or localhost:50051) through `synth.Client`, with the
+token and TLS options of `synth.client.credentials`; `token` works on a
+server's data folder directly. Errors print one
 line to stderr and exit non-zero (2 for bad input); progress bars go to
 stderr, results to stdout (`--json` for machine-readable output).
 """
