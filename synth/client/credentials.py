@@ -25,6 +25,7 @@ argument and `SYNTH_TOKEN`, which the caller chose.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import tomllib
@@ -124,8 +125,6 @@ def is_loopback_target(target: str) -> bool:
     host = _split(target)[0].strip("[]")
     if host == "localhost":
         return True
-    import ipaddress
-
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
