@@ -123,9 +123,25 @@ def read_table(
     return table
 
 
+def _is_text(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    )
+
+
 def _read_parquet(source: bytes | str | os.PathLike[str], limits: TableLimits) -> pa.Table:
+    """Read a Parquet file within `limits`.
+
+    Text columns are read dictionary-encoded (a short dictionary repeated over
+    millions of rows is how a small file decodes to gigabytes), so the bytes
+    they decode to are counted batch by batch before a single one is expanded.
+    """
     try:
-        pf = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
+        data = pa.BufferReader(source) if isinstance(source, bytes) else source
+        pf = pq.ParquetFile(data)
         _check_names(pf.schema_arrow.names)
         md = pf.metadata
         if md.num_columns > limits.columns:
@@ -137,18 +153,35 @@ def _read_parquet(source: bytes | str | os.PathLike[str], limits: TableLimits) -
             raise _too_large(
                 "bytes once decoded (estimated from its footer)", estimate, limits.decoded_bytes
             )
+        schema = pf.schema_arrow
+        text = [f.name for f in schema if _is_text(f.type)]
+        if text:
+            pf = pq.ParquetFile(
+                pa.BufferReader(source) if isinstance(source, bytes) else source,
+                read_dictionary=text,
+            )
         batches = []
         decoded = 0
         for batch in pf.iter_batches(batch_size=65_536):
-            decoded += batch.nbytes
+            decoded += sum(_decoded_nbytes(col) for col in batch.columns)
             if decoded > limits.decoded_bytes:
                 raise _too_large("bytes once decoded (at least)", decoded, limits.decoded_bytes)
             batches.append(batch)
-        return pa.Table.from_batches(batches, schema=pf.schema_arrow)
+        table = pa.Table.from_batches(batches, schema=batches[0].schema) if batches else None
+        return schema.empty_table() if table is None else table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise InvalidTable(
             f"the Parquet file is corrupt or truncated ({exc}); re-export it and upload again"
         ) from exc
+
+
+def _decoded_nbytes(col: pa.Array) -> int:
+    """The bytes `col` takes once a dictionary-encoded column is expanded to plain values."""
+    if not pa.types.is_dictionary(col.type):
+        return int(col.nbytes)
+    lengths = pc.binary_length(col.dictionary)
+    values = pc.sum(pc.take(lengths, col.indices)).as_py() or 0
+    return int(values) + 4 * len(col) + len(col) // 8 + 1
 
 
 def _parquet_decoded_estimate(pf: pq.ParquetFile) -> int:

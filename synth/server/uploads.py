@@ -64,32 +64,51 @@ def check_alive(context: grpc.ServicerContext) -> None:
 
 
 class Slots:
-    """At most `limit` calls of a kind at once; the next one is refused, not queued.
+    """At most `limit` calls of a kind at once, and at most `per_caller` of them for one
+    caller; the next one is refused, not queued.
 
     Refusing at once (RESOURCE_EXHAUSTED) keeps a queue of idle streams from
-    holding the server's threads; the client retries later.
+    holding the server's threads; the client retries later. The per-caller
+    share keeps one token from holding every slot.
     """
 
-    def __init__(self, limit: int, what: str = "uploads") -> None:
+    def __init__(self, limit: int, what: str = "uploads", per_caller: int | None = None) -> None:
         self.limit = limit
         self.what = what
-        self._sem = threading.BoundedSemaphore(limit)
+        self.per_caller = per_caller or limit
+        self._lock = threading.Lock()
+        self._total = 0
+        self._held: dict[str, int] = {}
+
+    def _refuse(self, limit: int, whose: str) -> ResourceLimit:
+        return ResourceLimit(
+            f"this server takes at most {limit} {self.what} at once{whose} and all are in "
+            "progress; retry in a moment",
+            metadata={"limit": f"concurrent_{self.what.replace(' ', '_')}", "max": str(limit)},
+        )
+
+    def in_use(self, caller: str | None = None) -> int:
+        """Slots held now: all, or `caller`'s."""
+        with self._lock:
+            return self._total if caller is None else self._held.get(caller, 0)
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        if not self._sem.acquire(blocking=False):
-            raise ResourceLimit(
-                f"this server takes at most {self.limit} {self.what} at once and all are in "
-                "progress; retry in a moment",
-                metadata={
-                    "limit": f"concurrent_{self.what.replace(' ', '_')}",
-                    "max": str(self.limit),
-                },
-            )
+    def slot(self, caller: str = "") -> Iterator[None]:
+        with self._lock:
+            if self._total >= self.limit:
+                raise self._refuse(self.limit, "")
+            if self._held.get(caller, 0) >= self.per_caller:
+                raise self._refuse(self.per_caller, " from one caller")
+            self._total += 1
+            self._held[caller] = self._held.get(caller, 0) + 1
         try:
             yield
         finally:
-            self._sem.release()
+            with self._lock:
+                self._total -= 1
+                self._held[caller] -= 1
+                if not self._held[caller]:
+                    del self._held[caller]
 
 
 _END = object()
