@@ -79,7 +79,7 @@ def serve(args: argparse.Namespace) -> int:
     from synth import server
     from synth.cli.tokens import server_tls
 
-    options: dict[str, Any] = {"job_workers": args.workers}
+    options: dict[str, Any] = {"job_workers": args.workers, "job_isolation": args.job_isolation}
     if args.max_source_bytes is not None:
         options["max_source_bytes"] = args.max_source_bytes
     if args.database_url:
@@ -222,6 +222,8 @@ def sources_schema(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
+    if args.plan:
+        return plan_training(args)
     with connect(args) as client:
         handle = client.train(
             args.source,
@@ -236,6 +238,22 @@ def train(args: argparse.Namespace) -> int:
             emit(args, handle.result(progress=not args.quiet))
         else:
             emit(args, handle.last_seen)
+    return 0
+
+
+def plan_training(args: argparse.Namespace) -> int:
+    """`synth train --plan`: what the training would do, charging nothing."""
+    with connect(args) as client:
+        emit(
+            args,
+            client.plan_training(
+                args.source,
+                generator=args.generator,
+                epsilon=args.epsilon,
+                delta=args.delta,
+                params=parse_params(args.param),
+            ),
+        )
     return 0
 
 

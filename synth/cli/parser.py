@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLAlchemy URL of the metadata database (default: a SQLite file in --data-dir)",
     )
     p.add_argument("--workers", type=int, default=2, help="job worker threads")
+    p.add_argument(
+        "--job-isolation",
+        choices=("process", "thread"),
+        default="process",
+        help="run each job in a child process (cancel kills it, memory capped) or a thread",
+    )
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain calls on shutdown")
     add_tls_options(p)
     p.set_defaults(func=commands.serve)
@@ -150,6 +156,11 @@ def _add_resource_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--idempotency-key", default=None)
     p.add_argument("--display-name", default="")
     p.add_argument("--wait", action="store_true", help="wait and print the model")
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="a dry run: print the generator, charges and estimates; charge and start nothing",
+    )
     p.set_defaults(func=commands.train)
 
     p = verbs.add_parser("generate", parents=[common], help="sample rows from a model")

@@ -3,13 +3,81 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
+from synth.base.errors import InvalidArgument
 from synth.client import convert
 from synth.client.config import ClientConfig
 from synth.client.handles import JobCalls, JobHandle
 from synth.client.resources import Dataset, Job, JobState, Model, Source
-from synth.v1 import jobs_pb2
+from synth.v1 import datasets_pb2, evaluations_pb2, jobs_pb2, models_pb2
+
+
+@dataclass(frozen=True)
+class PlannedCharge:
+    """One ledger charge a training would write."""
+
+    purpose: str
+    mechanism: str
+    epsilon: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a job would charge and take: the answer of a dry run (`Client.plan_training`, ...).
+
+    Nothing was created, charged or written to get it.
+    """
+
+    #: Estimated peak memory (MiB) and run time (seconds), and the server's limits per job.
+    memory_mb: float
+    seconds: float
+    memory_limit_mb: float
+    seconds_limit: float
+    #: How the estimates were reached, in words.
+    basis: str
+    #: Training only: the generator that would train ("auto" resolved) and why.
+    generator: str = ""
+    generator_reason: str = ""
+    #: Training only: the ledger charges and the (ε, δ) they add up to (None: non-private).
+    charges: tuple[PlannedCharge, ...] = ()
+    epsilon: float | None = None
+    delta: float | None = None
+
+    def __str__(self) -> str:
+        lines = []
+        if self.generator:
+            lines.append(f"generator  {self.generator}: {self.generator_reason}")
+        for c in self.charges:
+            lines.append(
+                f"charge     {c.purpose}: ε={c.epsilon:.4g}, δ={c.delta:.3g} ({c.mechanism})"
+            )
+        if self.epsilon is not None:
+            lines.append(f"total      ε={self.epsilon:.4g}, δ={self.delta or 0:.3g}")
+        lines.append(
+            f"memory     ~{self.memory_mb:,.0f} MiB (limit {self.memory_limit_mb:,.0f} MiB)"
+        )
+        lines.append(f"time       ~{self.seconds:,.0f} s (limit {self.seconds_limit:,.0f} s)")
+        lines.append(f"basis      {self.basis}")
+        return "\n".join(lines)
+
+
+def plan_from_proto(msg: jobs_pb2.Job) -> JobPlan:
+    p = msg.plan
+    return JobPlan(
+        memory_mb=p.memory_mb,
+        seconds=p.seconds,
+        memory_limit_mb=p.memory_limit_mb,
+        seconds_limit=p.seconds_limit,
+        basis=p.basis,
+        generator=p.generator,
+        generator_reason=p.generator_reason,
+        charges=tuple(PlannedCharge(c.purpose, c.mechanism, c.epsilon, c.delta) for c in p.charges),
+        epsilon=p.epsilon if p.HasField("epsilon") else None,
+        delta=p.delta if p.HasField("delta") else None,
+    )
 
 
 class JobVerbs:
@@ -56,6 +124,60 @@ class JobVerbs:
 
     def cancel_job(self, job: Job | JobHandle[Any] | str) -> Job:
         return self.job(job).cancel()
+
+    # --- dry runs: the plan of a job, charging and creating nothing (AIP-163 validate_only) ---
+
+    def plan_training(
+        self,
+        source: Source | str,
+        *,
+        generator: str = "auto",
+        epsilon: float | None,
+        delta: float | None = None,
+        params: dict[str, Any] | None = None,
+        **hyperparameters: Any,
+    ) -> JobPlan:
+        """What `train` with these arguments would do: the generator ("auto" resolved) and
+        why, the ledger charges, and the memory and time estimates. Nothing is charged
+        or created; it raises what `train` would raise (a spent budget, a limit passed)."""
+        both = sorted(set(params or {}) & set(hyperparameters))
+        if both:
+            raise InvalidArgument(f"{', '.join(both)} given both in params and as keywords")
+        merged = {**(params or {}), **hyperparameters}
+        request = models_pb2.TrainRequest(
+            source=convert.resource_name(source, "sources"),
+            generator=generator,
+            params=convert.params_to_struct(merged or None),
+            validate_only=True,
+        )
+        if epsilon is not None:
+            request.epsilon = epsilon
+        if delta is not None:
+            request.delta = delta
+        return plan_from_proto(self._call(self._stubs.models.Train, request))
+
+    def plan_generation(self, model: Model | str, *, rows: int) -> JobPlan:
+        """The memory and time estimates of `generate(model, rows=rows)`; nothing is created."""
+        request = datasets_pb2.GenerateRequest(
+            model=convert.resource_name(model, "models"), rows=rows, validate_only=True
+        )
+        return plan_from_proto(self._call(self._stubs.datasets.Generate, request))
+
+    def plan_evaluation(
+        self,
+        dataset: Dataset | str,
+        *,
+        target: str | None = None,
+        metrics: tuple[str, ...] | list[str] = (),
+    ) -> JobPlan:
+        """The memory and time estimates of `evaluate(dataset, ...)`; nothing is created."""
+        request = evaluations_pb2.EvaluateRequest(
+            dataset=convert.resource_name(dataset, "datasets"),
+            target=target or "",
+            metrics=list(metrics),
+            validate_only=True,
+        )
+        return plan_from_proto(self._call(self._stubs.evaluations.Evaluate, request))
 
     # --- the calls a JobHandle makes (synth.client.handles.JobCalls) ------------------
 

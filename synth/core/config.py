@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,17 @@ class ServiceConfig:
     #: Torch intra-op threads per process; 0 means the cores divided among the
     #: job workers (oversubscribed OpenMP threads spin and slow every job down).
     torch_threads: int = 0
+    #: A job whose memory estimate (synth.core.estimates) passes this many MiB is refused
+    #: before it is charged; a process-isolated job is capped near its estimate, never above.
+    max_job_memory_mb: int = 16_384
+    #: A job whose time estimate passes this many seconds is refused before it is charged.
+    max_job_seconds: float = 6 * 3600.0
+    #: Where jobs run: "process" (a child process per job, which cancel kills and whose
+    #: memory is capped; `synth serve`'s default) or "thread" (in the server process:
+    #: no start-up cost, for notebooks and most tests).
+    job_isolation: Literal["process", "thread"] = "thread"
+    #: Seconds a job process gets to stop by itself after a cancel or shutdown, then it is killed.
+    job_stop_grace_s: float = 3.0
     #: Holdout share when the registration does not say.
     default_holdout_fraction: float = 0.2
     #: An evaluation's JSON and report name no value fewer than this many real rows

@@ -21,15 +21,16 @@ from synth.base.atomic import write_bytes_atomic
 from synth.base.errors import FieldViolation, InvalidArgument
 from synth.base.names import name_of, new_id
 from synth.base.progress import Progress
-from synth.core import submission
+from synth.core import estimates, submission
 from synth.core.generation import GenerationService
 from synth.core.sources import SourceService
 from synth.core.stores import Stores
 from synth.jobs.context import JobContext
+from synth.jobs.plan import JobPlan
 from synth.jobs.record import JobRecord
 from synth.jobs.state import JobKind
 from synth.store.pages import Page
-from synth.store.records import EvaluationRecord
+from synth.store.records import EvaluationRecord, SourceRecord
 
 RESULT_FILE = "evaluation.json"
 REPORT_FILE = "report.html"
@@ -54,6 +55,8 @@ class EvaluateRequest:
     seed: int | None = None
     metrics: tuple[str, ...] = ()
     idempotency_key: str = ""
+    #: A dry run (AIP-163): check and estimate, but create and write nothing.
+    validate_only: bool = False
 
 
 def headline_scores(result: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -104,6 +107,7 @@ class EvaluationService:
                 f"{name_of('sources', source.id)} has no holdout part (registered with holdout_fraction=0); "
                 "risk scores need one as their chance level"
             )
+        job_plan = self.admit(dataset.rows, source)
         request = {
             "dataset": dataset.id,
             "target": req.target,
@@ -116,6 +120,24 @@ class EvaluationService:
             target=name_of("datasets", dataset.id),
             request=request,
             idempotency_key=req.idempotency_key,
+            plan=job_plan,
+            validate_only=req.validate_only,
+        )
+
+    def admit(self, synthetic_rows: int, source: SourceRecord) -> JobPlan:
+        """The job's estimates; refused (RESOURCE_EXHAUSTED) past the server's limits."""
+        estimate = estimates.evaluation(
+            len(source.schema.names), synthetic_rows, source.train_rows, source.holdout_rows
+        )
+        estimates.check(
+            estimate, self.stores.config, f"evaluating {synthetic_rows:,} synthetic rows"
+        )
+        return JobPlan(
+            memory_mb=estimate.memory_mb,
+            seconds=estimate.seconds,
+            memory_limit_mb=self.stores.config.max_job_memory_mb,
+            seconds_limit=self.stores.config.max_job_seconds,
+            basis=estimate.basis,
         )
 
     def resumable(self, job: JobRecord) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -14,10 +15,11 @@ from synth.base.errors import FieldViolation, InvalidArgument
 from synth.base.names import name_of, new_id
 from synth.base.progress import Progress
 from synth.base.version import __version__
-from synth.core import submission
+from synth.core import estimates, submission
 from synth.core.stores import Stores
 from synth.core.training import TrainingService
 from synth.jobs.context import JobContext
+from synth.jobs.plan import JobPlan
 from synth.jobs.record import JobRecord
 from synth.jobs.state import JobKind
 from synth.store.pages import Page
@@ -33,6 +35,8 @@ class GenerateRequest:
     seed: int | None = None
     idempotency_key: str = ""
     display_name: str = ""
+    #: A dry run (AIP-163): check and estimate, but create and write nothing.
+    validate_only: bool = False
 
 
 def lineage(model: ModelRecord, dataset_id: str, rows: int, seed: int) -> dict[str, str]:
@@ -76,6 +80,7 @@ class GenerationService:
             raise InvalidArgument(
                 "seed must be in [0, 2^63)", violations=[FieldViolation("seed", "out of range")]
             )
+        job_plan = self.admit(req, model)
         request = {
             "model": model.id,
             "rows": req.rows,
@@ -90,6 +95,25 @@ class GenerationService:
             target=name_of("models", model.id),
             request=request,
             idempotency_key=req.idempotency_key,
+            plan=job_plan,
+            validate_only=req.validate_only,
+        )
+
+    def admit(self, req: GenerateRequest, model: ModelRecord) -> JobPlan:
+        """The job's estimates; refused (RESOURCE_EXHAUSTED) past the server's limits."""
+        folder = self.stores.artifacts.path(model.artifact)
+        size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        saved = json.loads((folder / "config.json").read_text())  # the model's own schema
+        columns = len(saved["schema"]["columns"])
+        estimate = estimates.generation(model.generator, columns, size, req.rows)
+        estimates.check(estimate, self.stores.config, f"generating {req.rows:,} rows")
+        return JobPlan(
+            memory_mb=estimate.memory_mb,
+            seconds=estimate.seconds,
+            memory_limit_mb=self.stores.config.max_job_memory_mb,
+            seconds_limit=self.stores.config.max_job_seconds,
+            basis=estimate.basis,
+            generator=model.generator,
         )
 
     def resumable(self, job: JobRecord) -> bool:

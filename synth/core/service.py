@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from synth.core import submission
+from synth.core import isolation, submission
 from synth.core.config import ServiceConfig
 from synth.core.evaluation import EvaluationService
 from synth.core.generation import GenerationService
@@ -52,6 +52,8 @@ class SynthService:
         self.config = config
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.stores = Stores.open(config)
+        if config.job_isolation == "process":  # each job in a child process (synth.jobs.process)
+            self.stores = isolation.with_process_executor(self.stores)
         self.sources = SourceService(self.stores)
         self.training = TrainingService(self.stores, self.sources)
         self.generation = GenerationService(self.stores, self.training)

@@ -41,20 +41,30 @@ class Stores:
     secret: bytes
 
     @classmethod
-    def open(cls, config: ServiceConfig, executor_workers: int | None = None) -> Stores:
-        """Open the database and the artifact folder, and start the local executor."""
+    def open(
+        cls, config: ServiceConfig, executor_workers: int | None = None, *, in_job: bool = False
+    ) -> Stores:
+        """Open the database and the artifact folder, and start the local executor.
+
+        `in_job=True` inside a job's own process (synth.core.isolation): it leaves the
+        temporary files alone (other jobs and uploads are writing them) and runs no jobs.
+        """
         from synth.jobs.local import LocalExecutor
+        from synth.jobs.process import NoExecutor
 
         meta = MetadataStore(config.resolved_database_url)
         artifacts = ArtifactStore(config.artifacts_dir)
-        artifacts.clean_tmp()
+        if not in_job:
+            artifacts.clean_tmp()
         jobs = JobStore(meta)
         return cls(
             config=config,
             meta=meta,
             artifacts=artifacts,
             jobs=jobs,
-            executor=LocalExecutor(jobs, workers=executor_workers or config.job_workers),
+            executor=NoExecutor()
+            if in_job
+            else LocalExecutor(jobs, workers=executor_workers or config.job_workers),
             ledger=Ledger(meta),
             sources=SourceRows(meta),
             models=ModelRows(meta),

@@ -15,11 +15,20 @@ from synth.base.names import name_of, new_id
 from synth.base.progress import Progress
 from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
-from synth.core import submission
+from synth.base.spend import Spend
+from synth.core import estimates, submission
 from synth.core.sources import SourceService
 from synth.core.stores import Stores
-from synth.core.training_plan import TrainRequest, build_generator, choose_kind, limit_torch_threads
+from synth.core.training_plan import (
+    GeneratorPlan,
+    TrainRequest,
+    auto_reason,
+    build_generator,
+    choose_kind,
+    limit_torch_threads,
+)
 from synth.jobs.context import JobContext
+from synth.jobs.plan import JobPlan
 from synth.jobs.record import JobRecord
 from synth.jobs.state import JobKind
 from synth.store.pages import Page
@@ -46,6 +55,12 @@ def _constructor(request: dict[str, Any], source: SourceRecord) -> dict[str, Any
     return build_generator(request["generator"], old, source).constructor
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 class TrainingService:
     kind = JobKind.TRAIN
 
@@ -60,6 +75,7 @@ class TrainingService:
         kind = choose_kind(req.generator, source, req.epsilon)
         plan = build_generator(kind, req, source)
         spends = plan.generator.plan(source.schema, source.train_rows)
+        job_plan = self.admit(req, kind, plan, spends, source, source.train_rows)
         request = {
             "source": source.id,
             "generator": kind,
@@ -79,6 +95,35 @@ class TrainingService:
             request=request,
             idempotency_key=req.idempotency_key,
             charge=(source.id, spends),
+            plan=job_plan,
+            validate_only=req.validate_only,
+        )
+
+    def admit(
+        self,
+        req: TrainRequest,
+        kind: str,
+        plan: GeneratorPlan,
+        spends: list[Spend],
+        source: SourceRecord,
+        n_rows: int,
+    ) -> JobPlan:
+        """The job's plan: why this generator, its charges and estimates; refused
+        (RESOURCE_EXHAUSTED) when an estimate passes the server's limits."""
+        gpu = "torch" in sys.modules and _cuda_available()
+        estimate = estimates.training(kind, plan.constructor, source.schema, n_rows, gpu=gpu)
+        estimates.check(estimate, self.stores.config, f"training {kind} on {n_rows:,} rows")
+        return JobPlan(
+            memory_mb=estimate.memory_mb,
+            seconds=estimate.seconds,
+            memory_limit_mb=self.stores.config.max_job_memory_mb,
+            seconds_limit=self.stores.config.max_job_seconds,
+            basis=estimate.basis,
+            generator=kind,
+            generator_reason=auto_reason(req.generator, kind, source.schema, n_rows, req.epsilon),
+            charges=tuple(spends),
+            epsilon=sum(s.epsilon for s in spends) if req.epsilon is not None else None,
+            delta=sum(s.delta for s in spends) if req.epsilon is not None else None,
         )
 
     # --- checkpoints: a crashed or shut-down training picks up where it stopped -------

@@ -15,6 +15,7 @@ from generators import create_generator, generator_class
 from generators.base import Generator, default_delta
 from generators.limits import check_params
 from synth.base.errors import FieldViolation, InvalidArgument, PrivacyError
+from synth.base.schema import TableSchema
 from synth.core.config import ServiceConfig
 from synth.store.records import SourceRecord
 
@@ -31,6 +32,8 @@ class TrainRequest:
     params: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str = ""
     display_name: str = ""
+    #: A dry run (AIP-163): plan, check and estimate, but create, charge and write nothing.
+    validate_only: bool = False
 
 
 def choose_kind(requested: str, source: SourceRecord, epsilon: float | None) -> str:
@@ -47,6 +50,24 @@ def choose_kind(requested: str, source: SourceRecord, epsilon: float | None) -> 
         source.schema, source.train_rows, epsilon, gpu_available=torch.cuda.is_available()
     )
     return kind
+
+
+def auto_reason(
+    requested: str, kind: str, schema: TableSchema, n_rows: int, epsilon: float | None
+) -> str:
+    """Why `kind` trains this request: the rule of generators.auto that picked it, for "auto"."""
+    if requested and requested != "auto":
+        return "asked for by the request"
+    try:
+        from generators.auto import choose_generator
+    except ImportError:
+        return "generators.auto is not installed here: dp_marginals, the fallback"
+    import torch
+
+    picked, reason = choose_generator(
+        schema, n_rows, epsilon, gpu_available=torch.cuda.is_available()
+    )
+    return f"auto: {reason}" if picked == kind else f"auto chose {kind}"
 
 
 @dataclass(frozen=True)

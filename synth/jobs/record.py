@@ -7,11 +7,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from synth.jobs.plan import JobPlan
 from synth.jobs.state import JobKind, JobState
 
 #: Keys of a stored request that the server chose (a fresh seed), not the caller:
 #: they start with this prefix and are left out of the idempotency fingerprint.
 SERVER_CHOSEN = "_"
+#: The request key under which the job's plan (synth.jobs.plan) is stored.
+PLAN_KEY = "_plan"
 
 
 def request_hash(request: dict[str, Any]) -> str:
@@ -42,3 +45,9 @@ class JobRecord:
     create_time: float
     start_time: float | None
     end_time: float | None
+
+    @property
+    def plan(self) -> JobPlan | None:
+        """What the job was planned to charge and take (None for jobs from before plans)."""
+        doc = self.request.get(PLAN_KEY)
+        return JobPlan.from_dict(doc) if isinstance(doc, dict) else None

@@ -8,6 +8,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.json_format import MessageToDict
 
 from synth.base.names import name_of
+from synth.jobs.plan import JobPlan
 from synth.jobs.record import JobRecord
 from synth.schema_proto import schema_from_proto, schema_to_proto
 from synth.store.records import (
@@ -146,7 +147,7 @@ def dataset_to_pb(d: DatasetRecord) -> datasets_pb2.Dataset:
 
 def job_to_pb(j: JobRecord) -> jobs_pb2.Job:
     pb = jobs_pb2.Job(
-        name=name_of("jobs", j.id),
+        name=name_of("jobs", j.id) if j.id else "",  # a validate_only answer has no name
         kind=jobs_pb2.JobKind.Value(j.kind.value),
         state=jobs_pb2.JobState.Value(j.state.value),
         progress=jobs_pb2.JobProgress(
@@ -167,6 +168,31 @@ def job_to_pb(j: JobRecord) -> jobs_pb2.Job:
         pb.error.CopyFrom(
             jobs_pb2.JobError(code=j.error_code, reason=j.error_reason, message=j.error_message)
         )
+    if j.plan is not None:
+        pb.plan.CopyFrom(plan_to_pb(j.plan))
+    return pb
+
+
+def plan_to_pb(p: JobPlan) -> jobs_pb2.JobPlan:
+    pb = jobs_pb2.JobPlan(
+        memory_mb=p.memory_mb,
+        seconds=p.seconds,
+        memory_limit_mb=p.memory_limit_mb,
+        seconds_limit=p.seconds_limit,
+        basis=p.basis,
+        generator=p.generator,
+        generator_reason=p.generator_reason,
+        charges=[
+            common_pb2.PrivacySpend(
+                purpose=s.purpose, mechanism=s.mechanism, epsilon=s.epsilon, delta=s.delta
+            )
+            for s in p.charges
+        ],
+    )
+    if p.epsilon is not None:
+        pb.epsilon = p.epsilon
+    if p.delta is not None:
+        pb.delta = p.delta
     return pb
 
 

@@ -103,6 +103,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
             params=convert.struct_to_dict(request.params),
             idempotency_key=request.idempotency_key,
             display_name=request.display_name,
+            validate_only=request.validate_only,
         )
         return convert.job_to_pb(self.svc.training.submit(req))
 
@@ -130,6 +131,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             seed=request.seed if request.HasField("seed") else None,
             idempotency_key=request.idempotency_key,
             display_name=request.display_name,
+            validate_only=request.validate_only,
         )
         return convert.job_to_pb(self.svc.generation.submit(req))
 
@@ -180,6 +182,7 @@ class EvaluationServicer(evaluations_pb2_grpc.EvaluationServiceServicer):
             seed=request.seed if request.HasField("seed") else None,
             metrics=tuple(request.metrics),
             idempotency_key=request.idempotency_key,
+            validate_only=request.validate_only,
         )
         return convert.job_to_pb(self.svc.evaluation.submit(req))
 

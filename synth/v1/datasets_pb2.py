@@ -27,7 +27,7 @@ from synth.v1 import common_pb2 as synth_dot_v1_dot_common__pb2
 from synth.v1 import jobs_pb2 as synth_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17synth/v1/datasets.proto\x12\x08synth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\x1a\x13synth/v1/jobs.proto\"y\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\tB\x07\n\x05_seed\"\x9b\x02\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0c\n\x04rows\x18\x04 \x01(\x03\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12/\n\x07lineage\x18\x07 \x03(\x0b\x32\x1e.synth.v1.Dataset.LineageEntry\x12\x0b\n\x03job\x18\x08 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cLineageEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"!\n\x11GetDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x13ListDatasetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\"T\n\x14ListDatasetsResponse\x12#\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x11.synth.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x16\x44ownloadDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nchunk_size\x18\x02 \x01(\x05\x32\x9f\x02\n\x0e\x44\x61tasetService\x12\x34\n\x08Generate\x12\x19.synth.v1.GenerateRequest\x1a\r.synth.v1.Job\x12<\n\nGetDataset\x12\x1b.synth.v1.GetDatasetRequest\x1a\x11.synth.v1.Dataset\x12M\n\x0cListDatasets\x12\x1d.synth.v1.ListDatasetsRequest\x1a\x1e.synth.v1.ListDatasetsResponse\x12J\n\x0f\x44ownloadDataset\x12 .synth.v1.DownloadDatasetRequest\x1a\x13.synth.v1.DataChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17synth/v1/datasets.proto\x12\x08synth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\x1a\x13synth/v1/jobs.proto\"\x90\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x15\n\rvalidate_only\x18\x06 \x01(\x08\x42\x07\n\x05_seed\"\x9b\x02\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0c\n\x04rows\x18\x04 \x01(\x03\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12\x12\n\nsize_bytes\x18\x06 \x01(\x03\x12/\n\x07lineage\x18\x07 \x03(\x0b\x32\x1e.synth.v1.Dataset.LineageEntry\x12\x0b\n\x03job\x18\x08 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cLineageEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"!\n\x11GetDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"L\n\x13ListDatasetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\"T\n\x14ListDatasetsResponse\x12#\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x11.synth.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x16\x44ownloadDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nchunk_size\x18\x02 \x01(\x05\x32\x9f\x02\n\x0e\x44\x61tasetService\x12\x34\n\x08Generate\x12\x19.synth.v1.GenerateRequest\x1a\r.synth.v1.Job\x12<\n\nGetDataset\x12\x1b.synth.v1.GetDatasetRequest\x1a\x11.synth.v1.Dataset\x12M\n\x0cListDatasets\x12\x1d.synth.v1.ListDatasetsRequest\x1a\x1e.synth.v1.ListDatasetsResponse\x12J\n\x0f\x44ownloadDataset\x12 .synth.v1.DownloadDatasetRequest\x1a\x13.synth.v1.DataChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,20 +36,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DATASET_LINEAGEENTRY']._loaded_options = None
   _globals['_DATASET_LINEAGEENTRY']._serialized_options = b'8\001'
-  _globals['_GENERATEREQUEST']._serialized_start=114
-  _globals['_GENERATEREQUEST']._serialized_end=235
-  _globals['_DATASET']._serialized_start=238
-  _globals['_DATASET']._serialized_end=521
-  _globals['_DATASET_LINEAGEENTRY']._serialized_start=475
-  _globals['_DATASET_LINEAGEENTRY']._serialized_end=521
-  _globals['_GETDATASETREQUEST']._serialized_start=523
-  _globals['_GETDATASETREQUEST']._serialized_end=556
-  _globals['_LISTDATASETSREQUEST']._serialized_start=558
-  _globals['_LISTDATASETSREQUEST']._serialized_end=634
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=636
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=720
-  _globals['_DOWNLOADDATASETREQUEST']._serialized_start=722
-  _globals['_DOWNLOADDATASETREQUEST']._serialized_end=780
-  _globals['_DATASETSERVICE']._serialized_start=783
-  _globals['_DATASETSERVICE']._serialized_end=1070
+  _globals['_GENERATEREQUEST']._serialized_start=115
+  _globals['_GENERATEREQUEST']._serialized_end=259
+  _globals['_DATASET']._serialized_start=262
+  _globals['_DATASET']._serialized_end=545
+  _globals['_DATASET_LINEAGEENTRY']._serialized_start=499
+  _globals['_DATASET_LINEAGEENTRY']._serialized_end=545
+  _globals['_GETDATASETREQUEST']._serialized_start=547
+  _globals['_GETDATASETREQUEST']._serialized_end=580
+  _globals['_LISTDATASETSREQUEST']._serialized_start=582
+  _globals['_LISTDATASETSREQUEST']._serialized_end=658
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=660
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=744
+  _globals['_DOWNLOADDATASETREQUEST']._serialized_start=746
+  _globals['_DOWNLOADDATASETREQUEST']._serialized_end=804
+  _globals['_DATASETSERVICE']._serialized_start=807
+  _globals['_DATASETSERVICE']._serialized_end=1094
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,7 @@ class GenerateRequest(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """"models/{model_id}" """
     rows: _builtins.int
@@ -35,6 +36,12 @@ class GenerateRequest(_message.Message):
     """The same model and seed give the same rows (default: random, recorded)."""
     idempotency_key: _builtins.str
     display_name: _builtins.str
+    validate_only: _builtins.bool
+    """A dry run (AIP-163): when true, the request is checked, planned and
+    estimated exactly as it would be, and answered with the Job it would
+    create (no name, state JOB_STATE_UNSPECIFIED, its plan), but nothing is
+    created, charged or written. It fails as the real request would fail.
+    """
     def __init__(
         self,
         *,
@@ -43,10 +50,11 @@ class GenerateRequest(_message.Message):
         seed: _builtins.int | None = ...,
         idempotency_key: _builtins.str = ...,
         display_name: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "seed", b"seed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "display_name", b"display_name", "idempotency_key", b"idempotency_key", "model", b"model", "rows", b"rows", "seed", b"seed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "display_name", b"display_name", "idempotency_key", b"idempotency_key", "model", b"model", "rows", b"rows", "seed", b"seed", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seed: _TypeAlias = _typing.Literal["seed"]  # noqa: Y015
     _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015

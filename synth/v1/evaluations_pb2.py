@@ -27,7 +27,7 @@ from synth.v1 import common_pb2 as synth_dot_v1_dot_common__pb2
 from synth.v1 import jobs_pb2 as synth_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asynth/v1/evaluations.proto\x12\x08synth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\x1a\x13synth/v1/jobs.proto\"x\n\x0f\x45valuateRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x0f\n\x07metrics\x18\x05 \x03(\tB\x07\n\x05_seed\"\xb4\x02\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0f\n\x07\x66lagged\x18\x05 \x01(\x08\x12\x30\n\x06scores\x18\x06 \x03(\x0b\x32 .synth.v1.Evaluation.ScoresEntry\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\x13\n\x0breport_size\x18\x08 \x01(\x03\x12\x0b\n\x03job\x18\t \x01(\t\x12\x0e\n\x06target\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"$\n\x14GetEvaluationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"O\n\x16ListEvaluationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\"]\n\x17ListEvaluationsResponse\x12)\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x14.synth.v1.Evaluation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15\x44ownloadReportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xb2\x02\n\x11\x45valuationService\x12\x34\n\x08\x45valuate\x12\x19.synth.v1.EvaluateRequest\x1a\r.synth.v1.Job\x12\x45\n\rGetEvaluation\x12\x1e.synth.v1.GetEvaluationRequest\x1a\x14.synth.v1.Evaluation\x12V\n\x0fListEvaluations\x12 .synth.v1.ListEvaluationsRequest\x1a!.synth.v1.ListEvaluationsResponse\x12H\n\x0e\x44ownloadReport\x12\x1f.synth.v1.DownloadReportRequest\x1a\x13.synth.v1.DataChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asynth/v1/evaluations.proto\x12\x08synth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\x1a\x13synth/v1/jobs.proto\"\x8f\x01\n\x0f\x45valuateRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x0f\n\x07metrics\x18\x05 \x03(\t\x12\x15\n\rvalidate_only\x18\x06 \x01(\x08\x42\x07\n\x05_seed\"\xb4\x02\n\nEvaluation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0f\n\x07\x66lagged\x18\x05 \x01(\x08\x12\x30\n\x06scores\x18\x06 \x03(\x0b\x32 .synth.v1.Evaluation.ScoresEntry\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\x13\n\x0breport_size\x18\x08 \x01(\x03\x12\x0b\n\x03job\x18\t \x01(\t\x12\x0e\n\x06target\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"$\n\x14GetEvaluationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"O\n\x16ListEvaluationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\"]\n\x17ListEvaluationsResponse\x12)\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x14.synth.v1.Evaluation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15\x44ownloadReportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xb2\x02\n\x11\x45valuationService\x12\x34\n\x08\x45valuate\x12\x19.synth.v1.EvaluateRequest\x1a\r.synth.v1.Job\x12\x45\n\rGetEvaluation\x12\x1e.synth.v1.GetEvaluationRequest\x1a\x14.synth.v1.Evaluation\x12V\n\x0fListEvaluations\x12 .synth.v1.ListEvaluationsRequest\x1a!.synth.v1.ListEvaluationsResponse\x12H\n\x0e\x44ownloadReport\x12\x1f.synth.v1.DownloadReportRequest\x1a\x13.synth.v1.DataChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,20 +36,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVALUATION_SCORESENTRY']._loaded_options = None
   _globals['_EVALUATION_SCORESENTRY']._serialized_options = b'8\001'
-  _globals['_EVALUATEREQUEST']._serialized_start=117
-  _globals['_EVALUATEREQUEST']._serialized_end=237
-  _globals['_EVALUATION']._serialized_start=240
-  _globals['_EVALUATION']._serialized_end=548
-  _globals['_EVALUATION_SCORESENTRY']._serialized_start=503
-  _globals['_EVALUATION_SCORESENTRY']._serialized_end=548
-  _globals['_GETEVALUATIONREQUEST']._serialized_start=550
-  _globals['_GETEVALUATIONREQUEST']._serialized_end=586
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=588
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=667
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=669
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=762
-  _globals['_DOWNLOADREPORTREQUEST']._serialized_start=764
-  _globals['_DOWNLOADREPORTREQUEST']._serialized_end=801
-  _globals['_EVALUATIONSERVICE']._serialized_start=804
-  _globals['_EVALUATIONSERVICE']._serialized_end=1110
+  _globals['_EVALUATEREQUEST']._serialized_start=118
+  _globals['_EVALUATEREQUEST']._serialized_end=261
+  _globals['_EVALUATION']._serialized_start=264
+  _globals['_EVALUATION']._serialized_end=572
+  _globals['_EVALUATION_SCORESENTRY']._serialized_start=527
+  _globals['_EVALUATION_SCORESENTRY']._serialized_end=572
+  _globals['_GETEVALUATIONREQUEST']._serialized_start=574
+  _globals['_GETEVALUATIONREQUEST']._serialized_end=610
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=612
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=691
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=693
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=786
+  _globals['_DOWNLOADREPORTREQUEST']._serialized_start=788
+  _globals['_DOWNLOADREPORTREQUEST']._serialized_end=825
+  _globals['_EVALUATIONSERVICE']._serialized_start=828
+  _globals['_EVALUATIONSERVICE']._serialized_end=1134
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,7 @@ class EvaluateRequest(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     dataset: _builtins.str
     """"datasets/{dataset_id}" """
     target: _builtins.str
@@ -35,6 +36,12 @@ class EvaluateRequest(_message.Message):
     seed: _builtins.int
     """Seed of the evaluation's sampling (default 0: the same inputs give the same numbers)."""
     idempotency_key: _builtins.str
+    validate_only: _builtins.bool
+    """A dry run (AIP-163): when true, the request is checked, planned and
+    estimated exactly as it would be, and answered with the Job it would
+    create (no name, state JOB_STATE_UNSPECIFIED, its plan), but nothing is
+    created, charged or written. It fails as the real request would fail.
+    """
     @_builtins.property
     def metrics(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A subset of metrics to run (default all): "fidelity", "efficacy",
@@ -50,10 +57,11 @@ class EvaluateRequest(_message.Message):
         seed: _builtins.int | None = ...,
         idempotency_key: _builtins.str = ...,
         metrics: _abc.Iterable[_builtins.str] | None = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "seed", b"seed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "dataset", b"dataset", "idempotency_key", b"idempotency_key", "metrics", b"metrics", "seed", b"seed", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "dataset", b"dataset", "idempotency_key", b"idempotency_key", "metrics", b"metrics", "seed", b"seed", "target", b"target", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__seed: _TypeAlias = _typing.Literal["seed"]  # noqa: Y015
     _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015

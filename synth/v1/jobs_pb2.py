@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from synth.v1 import common_pb2 as synth_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13synth/v1/jobs.proto\x12\x08synth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n\x0bJobProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x15\n\repsilon_spent\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x33\n\x07metrics\x18\x05 \x03(\x0b\x32\".synth.v1.JobProgress.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"9\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xeb\x02\n\x03Job\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.synth.v1.JobKind\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.synth.v1.JobState\x12\'\n\x08progress\x18\x04 \x01(\x0b\x32\x15.synth.v1.JobProgress\x12\x0e\n\x06result\x18\x05 \x01(\t\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.synth.v1.JobError\x12\x0e\n\x06target\x18\x07 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1d\n\rGetJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"k\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12!\n\x05state\x18\x04 \x01(\x0e\x32\x12.synth.v1.JobState\"H\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.synth.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0fWatchJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\" \n\x10\x43\x61ncelJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t*J\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\t\n\x05TRAIN\x10\x01\x12\x0c\n\x08GENERATE\x10\x02\x12\x0c\n\x08\x45VALUATE\x10\x03*y\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\x0f\n\x0bINTERRUPTED\x10\x06\x32\xf1\x01\n\nJobService\x12\x30\n\x06GetJob\x12\x17.synth.v1.GetJobRequest\x1a\r.synth.v1.Job\x12\x41\n\x08ListJobs\x12\x19.synth.v1.ListJobsRequest\x1a\x1a.synth.v1.ListJobsResponse\x12\x36\n\x08WatchJob\x12\x19.synth.v1.WatchJobRequest\x1a\r.synth.v1.Job0\x01\x12\x36\n\tCancelJob\x12\x1a.synth.v1.CancelJobRequest\x1a\r.synth.v1.Jobb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13synth/v1/jobs.proto\x12\x08synth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\"\xbb\x01\n\x0bJobProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x15\n\repsilon_spent\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x33\n\x07metrics\x18\x05 \x03(\x0b\x32\".synth.v1.JobProgress.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"9\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x8c\x03\n\x03Job\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.synth.v1.JobKind\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.synth.v1.JobState\x12\'\n\x08progress\x18\x04 \x01(\x0b\x32\x15.synth.v1.JobProgress\x12\x0e\n\x06result\x18\x05 \x01(\t\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.synth.v1.JobError\x12\x0e\n\x06target\x18\x07 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x04plan\x18\x0c \x01(\x0b\x32\x11.synth.v1.JobPlan\"\x82\x02\n\x07JobPlan\x12\x11\n\tmemory_mb\x18\x01 \x01(\x01\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x17\n\x0fmemory_limit_mb\x18\x03 \x01(\x01\x12\x15\n\rseconds_limit\x18\x04 \x01(\x01\x12\r\n\x05\x62\x61sis\x18\x05 \x01(\t\x12\x11\n\tgenerator\x18\x06 \x01(\t\x12\x18\n\x10generator_reason\x18\x07 \x01(\t\x12\'\n\x07\x63harges\x18\x08 \x03(\x0b\x32\x16.synth.v1.PrivacySpend\x12\x14\n\x07\x65psilon\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05\x64\x65lta\x18\n \x01(\x01H\x01\x88\x01\x01\x42\n\n\x08_epsilonB\x08\n\x06_delta\"\x1d\n\rGetJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"k\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12!\n\x05state\x18\x04 \x01(\x0e\x32\x12.synth.v1.JobState\"H\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.synth.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0fWatchJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\" \n\x10\x43\x61ncelJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t*J\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\t\n\x05TRAIN\x10\x01\x12\x0c\n\x08GENERATE\x10\x02\x12\x0c\n\x08\x45VALUATE\x10\x03*y\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\x0f\n\x0bINTERRUPTED\x10\x06\x32\xf1\x01\n\nJobService\x12\x30\n\x06GetJob\x12\x17.synth.v1.GetJobRequest\x1a\r.synth.v1.Job\x12\x41\n\x08ListJobs\x12\x19.synth.v1.ListJobsRequest\x1a\x1a.synth.v1.ListJobsResponse\x12\x36\n\x08WatchJob\x12\x19.synth.v1.WatchJobRequest\x1a\r.synth.v1.Job0\x01\x12\x36\n\tCancelJob\x12\x1a.synth.v1.CancelJobRequest\x1a\r.synth.v1.Jobb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,28 +35,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOBPROGRESS_METRICSENTRY']._loaded_options = None
   _globals['_JOBPROGRESS_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBKIND']._serialized_start=962
-  _globals['_JOBKIND']._serialized_end=1036
-  _globals['_JOBSTATE']._serialized_start=1038
-  _globals['_JOBSTATE']._serialized_end=1159
-  _globals['_JOBPROGRESS']._serialized_start=67
-  _globals['_JOBPROGRESS']._serialized_end=254
-  _globals['_JOBPROGRESS_METRICSENTRY']._serialized_start=208
-  _globals['_JOBPROGRESS_METRICSENTRY']._serialized_end=254
-  _globals['_JOBERROR']._serialized_start=256
-  _globals['_JOBERROR']._serialized_end=313
-  _globals['_JOB']._serialized_start=316
-  _globals['_JOB']._serialized_end=679
-  _globals['_GETJOBREQUEST']._serialized_start=681
-  _globals['_GETJOBREQUEST']._serialized_end=710
-  _globals['_LISTJOBSREQUEST']._serialized_start=712
-  _globals['_LISTJOBSREQUEST']._serialized_end=819
-  _globals['_LISTJOBSRESPONSE']._serialized_start=821
-  _globals['_LISTJOBSRESPONSE']._serialized_end=893
-  _globals['_WATCHJOBREQUEST']._serialized_start=895
-  _globals['_WATCHJOBREQUEST']._serialized_end=926
-  _globals['_CANCELJOBREQUEST']._serialized_start=928
-  _globals['_CANCELJOBREQUEST']._serialized_end=960
-  _globals['_JOBSERVICE']._serialized_start=1162
-  _globals['_JOBSERVICE']._serialized_end=1403
+  _globals['_JOBKIND']._serialized_start=1279
+  _globals['_JOBKIND']._serialized_end=1353
+  _globals['_JOBSTATE']._serialized_start=1355
+  _globals['_JOBSTATE']._serialized_end=1476
+  _globals['_JOBPROGRESS']._serialized_start=90
+  _globals['_JOBPROGRESS']._serialized_end=277
+  _globals['_JOBPROGRESS_METRICSENTRY']._serialized_start=231
+  _globals['_JOBPROGRESS_METRICSENTRY']._serialized_end=277
+  _globals['_JOBERROR']._serialized_start=279
+  _globals['_JOBERROR']._serialized_end=336
+  _globals['_JOB']._serialized_start=339
+  _globals['_JOB']._serialized_end=735
+  _globals['_JOBPLAN']._serialized_start=738
+  _globals['_JOBPLAN']._serialized_end=996
+  _globals['_GETJOBREQUEST']._serialized_start=998
+  _globals['_GETJOBREQUEST']._serialized_end=1027
+  _globals['_LISTJOBSREQUEST']._serialized_start=1029
+  _globals['_LISTJOBSREQUEST']._serialized_end=1136
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1138
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1210
+  _globals['_WATCHJOBREQUEST']._serialized_start=1212
+  _globals['_WATCHJOBREQUEST']._serialized_end=1243
+  _globals['_CANCELJOBREQUEST']._serialized_start=1245
+  _globals['_CANCELJOBREQUEST']._serialized_end=1277
+  _globals['_JOBSERVICE']._serialized_start=1479
+  _globals['_JOBSERVICE']._serialized_end=1720
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from synth.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -166,6 +167,7 @@ class Job(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    PLAN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"jobs/{job_id}" """
     kind: Global___JobKind.ValueType
@@ -185,6 +187,13 @@ class Job(_message.Message):
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def plan(self) -> Global___JobPlan:
+        """What the job was planned to charge and take when it was admitted. For a
+        request with validate_only set, the Job is what would be created: no
+        name, state JOB_STATE_UNSPECIFIED, and this plan.
+        """
+
     def __init__(
         self,
         *,
@@ -199,14 +208,84 @@ class Job(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        plan: Global___JobPlan | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "progress", b"progress", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "plan", b"plan", "progress", b"progress", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "idempotency_key", b"idempotency_key", "kind", b"kind", "name", b"name", "progress", b"progress", "result", b"result", "start_time", b"start_time", "state", b"state", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "idempotency_key", b"idempotency_key", "kind", b"kind", "name", b"name", "plan", b"plan", "progress", b"progress", "result", b"result", "start_time", b"start_time", "state", b"state", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
+
+@_typing.final
+class JobPlan(_message.Message):
+    """A job's plan: worked out for every Train, Generate and Evaluate request
+    before anything is created or charged.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_MB_FIELD_NUMBER: _builtins.int
+    SECONDS_FIELD_NUMBER: _builtins.int
+    MEMORY_LIMIT_MB_FIELD_NUMBER: _builtins.int
+    SECONDS_LIMIT_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    GENERATOR_FIELD_NUMBER: _builtins.int
+    GENERATOR_REASON_FIELD_NUMBER: _builtins.int
+    CHARGES_FIELD_NUMBER: _builtins.int
+    EPSILON_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    memory_mb: _builtins.float
+    """Estimated peak memory (MiB) and run time (seconds) of the job."""
+    seconds: _builtins.float
+    memory_limit_mb: _builtins.float
+    """This server's limits per job: a request whose estimate passes either is
+    refused with RESOURCE_EXHAUSTED (reason RESOURCE_LIMIT) before any charge.
+    """
+    seconds_limit: _builtins.float
+    basis: _builtins.str
+    """How the estimates were reached, in words."""
+    generator: _builtins.str
+    """Training: the generator that would train ("auto" resolved), and why."""
+    generator_reason: _builtins.str
+    epsilon: _builtins.float
+    """Training: the (epsilon, delta) the charges add up to; unset for a
+    non-private model.
+    """
+    delta: _builtins.float
+    @_builtins.property
+    def charges(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.PrivacySpend]:
+        """Training: the ledger charges, in the order they would be written."""
+
+    def __init__(
+        self,
+        *,
+        memory_mb: _builtins.float = ...,
+        seconds: _builtins.float = ...,
+        memory_limit_mb: _builtins.float = ...,
+        seconds_limit: _builtins.float = ...,
+        basis: _builtins.str = ...,
+        generator: _builtins.str = ...,
+        generator_reason: _builtins.str = ...,
+        charges: _abc.Iterable[_common_pb2.PrivacySpend] | None = ...,
+        epsilon: _builtins.float | None = ...,
+        delta: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_epsilon", b"_epsilon", "delta", b"delta", "epsilon", b"epsilon"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_epsilon", b"_epsilon", "basis", b"basis", "charges", b"charges", "delta", b"delta", "epsilon", b"epsilon", "generator", b"generator", "generator_reason", b"generator_reason", "memory_limit_mb", b"memory_limit_mb", "memory_mb", b"memory_mb", "seconds", b"seconds", "seconds_limit", b"seconds_limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
+    _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
+    _WhichOneofReturnType__epsilon: _TypeAlias = _typing.Literal["epsilon"]  # noqa: Y015
+    _WhichOneofArgType__epsilon: _TypeAlias = _typing.Literal["_epsilon", b"_epsilon"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__delta) -> _WhichOneofReturnType__delta | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__epsilon) -> _WhichOneofReturnType__epsilon | None: ...
+
+Global___JobPlan: _TypeAlias = JobPlan  # noqa: Y015
 
 @_typing.final
 class GetJobRequest(_message.Message):

@@ -28,7 +28,7 @@ from synth.v1 import common_pb2 as synth_dot_v1_dot_common__pb2
 from synth.v1 import jobs_pb2 as synth_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15synth/v1/models.proto\x12\x08synth.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\x1a\x13synth/v1/jobs.proto\"\xc9\x01\n\x0cTrainRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x11\n\tgenerator\x18\x02 \x01(\t\x12\x14\n\x07\x65psilon\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05\x64\x65lta\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\'\n\x06params\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x07 \x01(\tB\n\n\x08_epsilonB\x08\n\x06_delta\"\x87\x04\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x11\n\tgenerator\x18\x04 \x01(\t\x12\x19\n\x11generator_version\x18\x05 \x01(\t\x12\'\n\x06params\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x07\x65psilon\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05\x64\x65lta\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\naccountant\x18\t \x01(\t\x12&\n\x06spends\x18\n \x03(\x0b\x32\x16.synth.v1.PrivacySpend\x12\x12\n\ntrain_rows\x18\x0b \x01(\x03\x12\x0b\n\x03job\x18\x0c \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\r \x01(\t\x12/\n\x0b\x63reate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x0fprivacy_details\x18\x0f \x03(\x0b\x32#.synth.v1.Model.PrivacyDetailsEntry\x12\x16\n\x0esource_version\x18\x10 \x01(\t\x1a\x35\n\x13PrivacyDetailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\n\n\x08_epsilonB\x08\n\x06_deltaJ\x04\x08\x03\x10\x04R\x12source_fingerprint\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"J\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"N\n\x12ListModelsResponse\x12\x1f\n\x06models\x18\x01 \x03(\x0b\x32\x0f.synth.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xbf\x01\n\x0cModelService\x12.\n\x05Train\x12\x16.synth.v1.TrainRequest\x1a\r.synth.v1.Job\x12\x36\n\x08GetModel\x12\x19.synth.v1.GetModelRequest\x1a\x0f.synth.v1.Model\x12G\n\nListModels\x12\x1b.synth.v1.ListModelsRequest\x1a\x1c.synth.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15synth/v1/models.proto\x12\x08synth.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\x1a\x13synth/v1/jobs.proto\"\xe0\x01\n\x0cTrainRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x11\n\tgenerator\x18\x02 \x01(\t\x12\x14\n\x07\x65psilon\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05\x64\x65lta\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\'\n\x06params\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x07 \x01(\t\x12\x15\n\rvalidate_only\x18\x08 \x01(\x08\x42\n\n\x08_epsilonB\x08\n\x06_delta\"\x87\x04\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x11\n\tgenerator\x18\x04 \x01(\t\x12\x19\n\x11generator_version\x18\x05 \x01(\t\x12\'\n\x06params\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x07\x65psilon\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05\x64\x65lta\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\naccountant\x18\t \x01(\t\x12&\n\x06spends\x18\n \x03(\x0b\x32\x16.synth.v1.PrivacySpend\x12\x12\n\ntrain_rows\x18\x0b \x01(\x03\x12\x0b\n\x03job\x18\x0c \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\r \x01(\t\x12/\n\x0b\x63reate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x0fprivacy_details\x18\x0f \x03(\x0b\x32#.synth.v1.Model.PrivacyDetailsEntry\x12\x16\n\x0esource_version\x18\x10 \x01(\t\x1a\x35\n\x13PrivacyDetailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\n\n\x08_epsilonB\x08\n\x06_deltaJ\x04\x08\x03\x10\x04R\x12source_fingerprint\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"J\n\x11ListModelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"N\n\x12ListModelsResponse\x12\x1f\n\x06models\x18\x01 \x03(\x0b\x32\x0f.synth.v1.Model\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xbf\x01\n\x0cModelService\x12.\n\x05Train\x12\x16.synth.v1.TrainRequest\x1a\r.synth.v1.Job\x12\x36\n\x08GetModel\x12\x19.synth.v1.GetModelRequest\x1a\x0f.synth.v1.Model\x12G\n\nListModels\x12\x1b.synth.v1.ListModelsRequest\x1a\x1c.synth.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,17 +38,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODEL_PRIVACYDETAILSENTRY']._loaded_options = None
   _globals['_MODEL_PRIVACYDETAILSENTRY']._serialized_options = b'8\001'
   _globals['_TRAINREQUEST']._serialized_start=143
-  _globals['_TRAINREQUEST']._serialized_end=344
-  _globals['_MODEL']._serialized_start=347
-  _globals['_MODEL']._serialized_end=866
-  _globals['_MODEL_PRIVACYDETAILSENTRY']._serialized_start=765
-  _globals['_MODEL_PRIVACYDETAILSENTRY']._serialized_end=818
-  _globals['_GETMODELREQUEST']._serialized_start=868
-  _globals['_GETMODELREQUEST']._serialized_end=899
-  _globals['_LISTMODELSREQUEST']._serialized_start=901
-  _globals['_LISTMODELSREQUEST']._serialized_end=975
-  _globals['_LISTMODELSRESPONSE']._serialized_start=977
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1055
-  _globals['_MODELSERVICE']._serialized_start=1058
-  _globals['_MODELSERVICE']._serialized_end=1249
+  _globals['_TRAINREQUEST']._serialized_end=367
+  _globals['_MODEL']._serialized_start=370
+  _globals['_MODEL']._serialized_end=889
+  _globals['_MODEL_PRIVACYDETAILSENTRY']._serialized_start=788
+  _globals['_MODEL_PRIVACYDETAILSENTRY']._serialized_end=841
+  _globals['_GETMODELREQUEST']._serialized_start=891
+  _globals['_GETMODELREQUEST']._serialized_end=922
+  _globals['_LISTMODELSREQUEST']._serialized_start=924
+  _globals['_LISTMODELSREQUEST']._serialized_end=998
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1000
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1078
+  _globals['_MODELSERVICE']._serialized_start=1081
+  _globals['_MODELSERVICE']._serialized_end=1272
 # @@protoc_insertion_point(module_scope)

@@ -32,6 +32,7 @@ class TrainRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """"sources/{source_id}" """
     generator: _builtins.str
@@ -47,6 +48,12 @@ class TrainRequest(_message.Message):
     different request it is refused with ALREADY_EXISTS.
     """
     display_name: _builtins.str
+    validate_only: _builtins.bool
+    """A dry run (AIP-163): when true, the request is checked, planned and
+    estimated exactly as it would be, and answered with the Job it would
+    create (no name, state JOB_STATE_UNSPECIFIED, its plan), but nothing is
+    created, charged or written. It fails as the real request would fail.
+    """
     @_builtins.property
     def params(self) -> _struct_pb2.Struct:
         """Generator hyper-parameters (epochs, batch_size, ...)."""
@@ -61,10 +68,11 @@ class TrainRequest(_message.Message):
         params: _struct_pb2.Struct | None = ...,
         idempotency_key: _builtins.str = ...,
         display_name: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_epsilon", b"_epsilon", "delta", b"delta", "epsilon", b"epsilon", "params", b"params"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_epsilon", b"_epsilon", "delta", b"delta", "display_name", b"display_name", "epsilon", b"epsilon", "generator", b"generator", "idempotency_key", b"idempotency_key", "params", b"params", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_epsilon", b"_epsilon", "delta", b"delta", "display_name", b"display_name", "epsilon", b"epsilon", "generator", b"generator", "idempotency_key", b"idempotency_key", "params", b"params", "source", b"source", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
     _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015

@@ -60,7 +60,9 @@ class ModelServiceServicer:
     def Train(self, request, context):
         """Returns a TRAIN job at once. The privacy spend is charged to the
         source's ledger before the call returns; a spend that would pass the
-        cap is refused with RESOURCE_EXHAUSTED and nothing is charged.
+        cap is refused with RESOURCE_EXHAUSTED and nothing is charged. With
+        validate_only, returns the job it would create and its plan (the
+        generator "auto" picks and why, the charges, the estimates).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
