@@ -64,12 +64,15 @@ DPCTGAN_FLOATS_PER_WIDTH = 24
 #: written to Parquet; dpctgan runs its generator network: ~10× that).
 SAMPLE_SECONDS = 5e-7
 SAMPLE_SECONDS_NETWORK = 5e-6
-#: Evaluation: seconds per row × column over the three tables (100k synthetic vs
-#: 125k real rows × 15 columns: ~45 s of risk metrics plus fidelity).
-EVALUATE_SECONDS = 3e-5
+#: Evaluation: seconds per row × column over the three tables, plus a fixed part
+#: (adult, 73k rows × 15 columns: 75 s; 6.75k rows: 24 s, on the loaded 2-core box).
+EVALUATE_SECONDS = 7e-5
+EVALUATE_SETUP_SECONDS = 20.0
 #: Evaluation memory per row × column over the three tables (one-hot encodings,
 #: distance blocks and the attack's copies; 1M × 15 synthetic rows took 23 GB).
 EVALUATE_BYTES_PER_CELL = 1_500
+#: What the evaluators' imports and models add to the process (6.75k rows × 15: 584 MiB).
+EVALUATE_BASE_MB = 350.0
 #: Rows a generation holds at once (synth.core.generation.BATCH_ROWS) and bytes per cell
 #: of a batch (the modelled arrays, their Arrow copy and the Parquet writer's buffer).
 GENERATE_BATCH_ROWS = 100_000
@@ -135,9 +138,8 @@ def _aim(params: Mapping[str, Any], schema: TableSchema, n_rows: int) -> Estimat
     )
     pairs = columns * (columns - 1) / 2
     rounds = params.get("rounds") or 16 * columns
-    seconds = (
-        AIM_SECONDS_PER_CELL * n_rows * columns
-        + AIM_SECONDS_PER_PAIR * pairs * rounds / (16 * columns)
+    seconds = AIM_SECONDS_PER_CELL * n_rows * columns + AIM_SECONDS_PER_PAIR * pairs * rounds / (
+        16 * columns
     )
     return Estimate(
         memory_mb=BASE_MB + need / MIB,
@@ -242,8 +244,8 @@ def evaluation(columns: int, synthetic_rows: int, train_rows: int, holdout_rows:
     """Scoring a dataset against its source's train and holdout parts."""
     cells = (synthetic_rows + train_rows + holdout_rows) * max(1, columns)
     return Estimate(
-        memory_mb=BASE_MB + cells * EVALUATE_BYTES_PER_CELL / MIB,
-        seconds=EVALUATE_SECONDS * cells,
+        memory_mb=BASE_MB + EVALUATE_BASE_MB + cells * EVALUATE_BYTES_PER_CELL / MIB,
+        seconds=EVALUATE_SETUP_SECONDS + EVALUATE_SECONDS * cells,
         basis=(
             f"({synthetic_rows:,} synthetic + {train_rows:,} train + {holdout_rows:,} holdout "
             f"rows) × {columns} columns"
