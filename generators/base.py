@@ -24,6 +24,7 @@ import pyarrow as pa
 from safetensors.numpy import load_file, save_file
 
 from generators.columns import cast_columns, unmodelled_columns
+from generators.privacy.units import bound_contributions, rows_per_unit
 from synth.base.atomic import atomic_path, write_bytes_atomic
 from synth.base.errors import InvalidArgument, PrivacyError
 from synth.base.progress import ProgressFn, no_progress
@@ -121,6 +122,8 @@ class Generator(ABC):
         self.delta = delta
         self.schema: TableSchema | None = None
         self.privacy: PrivacyReport | None = None
+        #: The public size the fit used: a DP count of privacy units (the service's), or the
+        #: table's own count of units when the caller gave none (then treated as public).
         self.n_train_rows: int = 0
 
     # --- public API ------------------------------------------------------------
@@ -135,7 +138,11 @@ class Generator(ABC):
         return self.delta if self.delta is not None else default_delta(n_rows)
 
     def plan(self, schema: TableSchema, n_rows: int) -> list[Spend]:
-        """The charges `fit` will make, from public facts only (schema, row count).
+        """The charges `fit` will make, from public facts only (schema, public size).
+
+        `n_rows` is the size as public knowledge: a DP count of privacy units
+        (`generators.privacy.units.measure_size`) or a declared one, never a
+        private table's exact count; `fit` must get the same as `size`.
 
         The service writes these to the ledger before the job reads any row,
         so every refusal `fit` would make from these facts and the
@@ -147,6 +154,7 @@ class Generator(ABC):
             raise InvalidArgument("cannot fit a generator on an empty table")
         if not schema.modelled():
             raise InvalidArgument("the schema marks every column as id or PII: nothing to model")
+        _ = schema.max_rows_per_unit  # refuses a contribution bound still "auto"
         self._check(schema, n_rows)
         if self.epsilon is None:
             return []
@@ -167,11 +175,20 @@ class Generator(ABC):
         table: pa.Table,
         schema: TableSchema,
         *,
+        size: int | None = None,
         rng: np.random.Generator | None = None,
         streams: RandomStreams | None = None,
         progress: ProgressFn | None = None,
     ) -> PrivacyReport:
         """Learn the table. Spends at most the planned (ε, δ); returns what it spent.
+
+        Neighbours differ by one privacy unit (`schema.privacy_unit`, else a
+        row): each unit keeps at most k rows before anything is measured, and
+        the generators scale their noise by k. `size` is the public number of
+        units the plan was made with (δ's default, sampling rates, totals): give
+        the DP count (`generators.privacy.units.measure_size`, charged) when the
+        count is private; without it the table's own count is used and is
+        thereby treated as public.
 
         Every random number comes from `streams`, one keyed stream per purpose
         (`synth.base.randomness`); the service passes the job's. Without it,
@@ -186,10 +203,16 @@ class Generator(ABC):
             raise InvalidArgument("cannot fit a generator on an empty table")
         if not schema.modelled():
             raise InvalidArgument("the schema marks every column as id or PII: nothing to model")
+        _ = schema.max_rows_per_unit  # refuses a contribution bound still "auto"
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise InvalidArgument(f"size must be a positive integer, got {size!r}")
         self.schema = schema
         self.privacy = None  # a refit that fails or is cancelled leaves the model unfitted
-        self.n_train_rows = table.num_rows
-        modelled = table.select([c.name for c in schema.modelled()])
+        # Before any statistic: at most k rows per unit, chosen at random from a stream of
+        # its own (nothing else draws from it).
+        bounded = bound_contributions(table, schema, streams.generator("contribution-bounding"))
+        self.n_train_rows = size if size is not None else int(rows_per_unit(table, schema).size)
+        modelled = bounded.select([c.name for c in schema.modelled()])
         self.privacy = self._fit(modelled, schema, streams, progress or no_progress)
         if self.epsilon is not None and self.privacy.epsilon is not None:
             assert self.privacy.epsilon <= self.epsilon * (1 + 1e-9), "spent more than the target"

@@ -6,8 +6,10 @@ round trip exactly (bounds, categories, tags) in both directions.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from synth.base.errors import InvalidSchema
-from synth.base.schema import ColumnKind, ColumnSchema, TableSchema, Tag
+from synth.base.schema import AUTO, ColumnKind, ColumnSchema, PrivacyUnit, TableSchema, Tag
 from synth.v1 import schema_pb2
 
 KIND_TO_PROTO = {
@@ -38,7 +40,16 @@ def schema_to_proto(schema: TableSchema) -> schema_pb2.TableSchema:
         if c.categories is not None:
             pb.categories.values.extend(c.categories)
         cols.append(pb)
-    return schema_pb2.TableSchema(columns=cols)
+    out = schema_pb2.TableSchema(columns=cols)
+    unit = schema.privacy_unit
+    if unit is not None:
+        auto = unit.max_rows == AUTO
+        out.privacy_unit.CopyFrom(
+            schema_pb2.PrivacyUnit(
+                column=unit.column, max_rows=0 if auto else int(unit.max_rows), auto_max_rows=auto
+            )
+        )
+    return out
 
 
 def schema_from_proto(pb: schema_pb2.TableSchema) -> TableSchema:
@@ -64,4 +75,11 @@ def schema_from_proto(pb: schema_pb2.TableSchema) -> TableSchema:
         if col.arrow_type:
             col.check()
         cols.append(col)
-    return TableSchema(columns=tuple(cols))
+    unit = None
+    if pb.HasField("privacy_unit"):
+        u = pb.privacy_unit
+        if u.auto_max_rows and u.max_rows:
+            raise InvalidSchema("privacy_unit: give max_rows or auto_max_rows, not both")
+        k: int | Literal["auto"] = "auto" if u.auto_max_rows else (u.max_rows or 1)
+        unit = PrivacyUnit(u.column, k)
+    return TableSchema(columns=tuple(cols), privacy_unit=unit)

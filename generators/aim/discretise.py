@@ -358,9 +358,10 @@ def categorical_coder(
     noise: RandomStreams,
     *,
     max_categories: int,
+    max_rows: int = 1,
 ) -> ColumnCoder:
     """The column's coder: its public categories, or those passing DP selection (`noise`'s
-    "categories" stream)."""
+    "categories" stream; its threshold moves up by k − 1 for units of k rows)."""
     if col.kind is ColumnKind.BOOLEAN:
         return ColumnCoder(name=col.name, kind="boolean", nullable=col.nullable)
     if not col.needs_dp_measurement:
@@ -373,7 +374,9 @@ def categorical_coder(
     vc = pc.value_counts(arr.cast(pa.string()).drop_null())
     values = vc.field("values").to_pylist()
     counts = np.asarray(vc.field("counts").to_numpy(zero_copy_only=False), dtype=np.float64)
-    chosen = dp_select_categories(values, counts, rho, delta, noise.generator("categories"))
+    chosen = dp_select_categories(
+        values, counts, rho, delta, noise.generator("categories"), max_rows=max_rows
+    )
     kept = tuple(sorted(chosen.values[:max_categories]))
     return ColumnCoder(
         name=col.name, kind="categorical", nullable=col.nullable, categories=kept, other=True

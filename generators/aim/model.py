@@ -160,12 +160,17 @@ class AIM(Generator):
         self, table: pa.Table, schema: TableSchema, streams: RandomStreams, progress: ProgressFn
     ) -> PrivacyReport:
         assert self.epsilon is not None
-        n = table.num_rows
+        n = self.n_train_rows  # the public size, as planned: never the table's own count
         delta = self.resolved_delta(n)
         assert delta is not None
         planned = self.plan(schema, n)
         split = self._split(schema, n, self.epsilon, delta)
-        budget = ZCDPBudget(self.epsilon, delta, selection_delta=split.selection_delta)
+        budget = ZCDPBudget(
+            self.epsilon,
+            delta,
+            selection_delta=split.selection_delta,
+            max_rows=schema.max_rows_per_unit,
+        )
         cols = schema.modelled()
         progress(Progress("discretise", 0.0, 0.0, f"discretising {len(cols)} columns"))
         noise = streams.child("noise")
@@ -247,6 +252,7 @@ class AIM(Generator):
                     sel_delta,
                     noise.child(col.name),
                     max_categories=self.max_categories,
+                    max_rows=schema.max_rows_per_unit,
                 )
             coders.append(coder)
         codes = np.stack(

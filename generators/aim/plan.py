@@ -14,6 +14,7 @@ from itertools import combinations
 
 from generators.aim.discretise import max_size, needs_budget
 from generators.privacy import cdp_rho
+from generators.privacy.zcdp import unit_rho
 from synth.base.errors import PrivacyError, ResourceLimit
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
@@ -45,11 +46,14 @@ class RhoSplit:
 def split_budget(
     schema: TableSchema, epsilon: float, delta: float, *, preprocessing_share: float
 ) -> RhoSplit:
-    """Each column that needs discretising gets preprocessing_share/d of ρ; the rounds the rest."""
+    """Each column that needs discretising gets preprocessing_share/d of ρ; the rounds the rest.
+
+    ρ is per row: the per-unit ρ over k², k the schema's rows per privacy unit.
+    """
     cols = schema.modelled()
     selecting = [c.name for c in cols if c.needs_dp_measurement == "categories"]
     sel_delta = delta / 2 if selecting else 0.0
-    rho = cdp_rho(epsilon, delta - sel_delta)
+    rho = unit_rho(cdp_rho(epsilon, delta - sel_delta), schema.max_rows_per_unit)
     per_col = preprocessing_share * rho / max(len(cols), 1)
     rho_column = {c.name: per_col for c in cols if needs_budget(c)}
     delta_column = {name: sel_delta / len(selecting) for name in selecting}

@@ -79,8 +79,7 @@ def run_aim(
     reads and anneals the same σ, ε and ρ used, so its steps stay together and
     can be checked against the paper line by line.
     """
-    n, d = codes.shape
-    total = float(n)  # the row count is public
+    d = codes.shape[1]
     cands = workload_candidates(sizes, settings.workload_max_cells)
     answers = {cl: joint_counts(codes, cl, sizes) for cl in cands}
     t_max = settings.rounds or 16 * d
@@ -95,6 +94,7 @@ def run_aim(
         # Discrete Gaussian at exactly the ρ charged above (CKS20 Thm 4: ρ-zCDP like the
         # continuous one); its variance is at most σ², so σ stays the estimation's std.
         measurements.append(NoisyMarginal((a,), noisy_counts(x, 0.5 / sigma**2, rng), sigma))
+    total = estimate_total(measurements)
     fit = mirror_descent(sizes, measurements, total, iters=settings.iters, check=check)
     sizes_seen: dict[frozenset[Clique], int] = {}
 
@@ -150,3 +150,17 @@ def run_aim(
         sizes, measurements, total, iters=settings.final_iters, warm=fit.potentials, check=check
     )
     return final.model, measurements, t
+
+
+def estimate_total(oneway: list[NoisyMarginal]) -> float:
+    """The row count the model is scaled to, from the noisy one-way marginals alone.
+
+    The exact count is not public (neighbours differ by one unit, added or
+    removed), so, as the reference AIM does without a known total, each
+    one-way marginal's sum estimates it with variance (cells · σ²); their
+    inverse-variance average is post-processing, free of charge. At least 1.
+    """
+    weights = [1.0 / m.y.size for m in oneway]
+    sums = [float(np.sum(m.y)) for m in oneway]
+    est = sum(w * s for w, s in zip(weights, sums, strict=True)) / sum(weights)
+    return max(est, 1.0)

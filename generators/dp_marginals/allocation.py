@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from generators.privacy.zcdp import cdp_eps, cdp_rho
+from generators.privacy.zcdp import cdp_eps, cdp_rho, unit_rho
 from synth.base.errors import InvalidArgument
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
@@ -47,6 +47,8 @@ class Allocation:
     selection_delta: float
     rho_total: float
     steps: tuple[Step, ...]
+    #: Rows per privacy unit (k): the steps' ρ are per row, k² of them per unit.
+    max_rows: int = 1
 
     @property
     def conversion_delta(self) -> float:
@@ -66,7 +68,9 @@ class Allocation:
         rho = 0.0
         for s in self.steps:  # same order of additions as the budget's sum
             rho += s.rho
-        return min(cdp_eps(rho, self.conversion_delta), self.epsilon) if rho > 0 else 0.0
+        if rho <= 0:
+            return 0.0
+        return min(cdp_eps(rho * self.max_rows**2, self.conversion_delta), self.epsilon)
 
 
 def allocate(
@@ -83,7 +87,8 @@ def allocate(
         raise InvalidArgument("the schema has no modelled column")
     n_select = sum(c.needs_dp_measurement == "categories" for c in cols)
     selection_delta = delta * selection_delta_share if n_select else 0.0
-    rho_total = cdp_rho(epsilon, delta - selection_delta)
+    k = schema.max_rows_per_unit
+    rho_total = unit_rho(cdp_rho(epsilon, delta - selection_delta), k)
     per_column = rho_total * (1 - _RHO_SAFETY) / len(cols)
     steps: list[Step] = []
     for col in cols:
@@ -100,7 +105,7 @@ def allocate(
                 Step(col.name, "categories", "categories", preprocessing, selection_delta / n_select)
             )
         steps.append(Step(col.name, "marginal", "marginals", marginal))
-    return Allocation(epsilon, delta, selection_delta, rho_total, tuple(steps))
+    return Allocation(epsilon, delta, selection_delta, rho_total, tuple(steps), k)
 
 
 def spends(alloc: Allocation, epsilon_spent: float) -> list[Spend]:

@@ -63,6 +63,8 @@ class Meter:
     steps: Mapping[str, Step]
     budget: ZCDPBudget | None
     noise: RandomStreams
+    #: Rows per privacy unit: category selection's threshold moves up by k − 1.
+    max_rows: int = 1
     _rng: np.random.Generator | None = field(default=None, init=False, repr=False)
 
     @property
@@ -176,7 +178,9 @@ def _discover(strings: pa.Array, meter: Meter) -> list[str]:
     step = meter.charge("categories")
     if step is None:
         return sorted(values)
-    return dp_select_categories(values, counts, step.rho, step.delta, meter.rng).values
+    return dp_select_categories(
+        values, counts, step.rho, step.delta, meter.rng, max_rows=meter.max_rows
+    ).values
 
 
 def measure_categorical(

@@ -142,11 +142,14 @@ class DPMarginals(Generator):
         alloc: Allocation | None = None
         budget: ZCDPBudget | None = None
         if self.epsilon is not None:
-            self.plan(schema, table.num_rows)  # the same refusals as planning (δ ≥ 1/n, ...)
-            delta = self.resolved_delta(table.num_rows)
+            # The same refusals as planning (δ ≥ 1/n, ...), with the same public size.
+            self.plan(schema, self.n_train_rows)
+            delta = self.resolved_delta(self.n_train_rows)
             assert delta is not None
             alloc = self._allocation(schema, self.epsilon, delta)
-            budget = ZCDPBudget(self.epsilon, delta, selection_delta=alloc.selection_delta)
+            budget = ZCDPBudget(
+                self.epsilon, delta, selection_delta=alloc.selection_delta, max_rows=alloc.max_rows
+            )
         opts = Options(
             bins=self.bins, other_label=self.other_label, points=(0.0,) if self.zero_point else ()
         )
@@ -156,7 +159,9 @@ class DPMarginals(Generator):
         for i, col in enumerate(cols):
             steps = alloc.for_column(col.name) if alloc is not None else {}
             # One family of streams per column, one stream per stage (bounds, categories, marginal).
-            meter = Meter(col.name, steps, budget, noise.child(col.name))
+            meter = Meter(
+                col.name, steps, budget, noise.child(col.name), schema.max_rows_per_unit
+            )
             arr = table.column(col.name).combine_chunks()
             marginals.append(MEASURES[col.kind](arr, col, meter, opts))
             spent = budget.spent()[0] if budget is not None else 0.0

@@ -158,6 +158,14 @@ class DPCTGAN(Generator):
 
     def _check(self, schema: TableSchema, n_rows: int) -> None:
         resolve_device(self.device)  # device="cuda" where there is none
+        if schema.max_rows_per_unit > 1:
+            # DP-SGD's accountant is per sampled row: units of k rows would need units
+            # sampled whole and noise scaled by k, which this trainer does not do.
+            raise PrivacyError(
+                f"dpctgan bounds each privacy unit to one row; the schema keeps up to "
+                f"{schema.max_rows_per_unit} (privacy_unit.max_rows). Set max_rows to 1, "
+                "or use aim or dp_marginals, which scale their noise with it"
+            )
 
     def _plan(self, schema: TableSchema, n_rows: int, epsilon: float, delta: float) -> list[Spend]:
         split = split_budget(epsilon, delta, self.preprocessing_share)
@@ -189,7 +197,7 @@ class DPCTGAN(Generator):
         cfg = ModeConfig(n_modes=self.n_modes)
         if self.epsilon is None:
             return _Preprocessed(build_layout(table, schema, ExactMeasurer(), cfg), 0.0, 0.0)
-        delta = self.resolved_delta(table.num_rows)
+        delta = self.resolved_delta(self.n_train_rows)  # the public size, as planned
         assert delta is not None
         split = split_budget(self.epsilon, delta, self.preprocessing_share)
         if self.preprocessing_share == 0:
@@ -237,7 +245,7 @@ class DPCTGAN(Generator):
             # Fraction is of the whole fit: training, which follows, is nearly all of it.
             progress(Progress("preprocessing", 0.0, epsilon_spent=pre.epsilon, message="layout ready"))
         data, codes = encode(table, schema, pre.layout)
-        cfg, sigma, train_delta = self._train_config(table.num_rows)
+        cfg, sigma, train_delta = self._train_config(self.n_train_rows)
         trainer = Trainer(pre.layout, cfg, device, streams, codes=codes)
         if resume is not None:  # generator states stay on the CPU, where torch keeps them
             trainer.load_state(resume[0]["trainer"], {k: v if k.startswith("rng") else v.to(device)
@@ -272,7 +280,7 @@ class DPCTGAN(Generator):
 
     @classmethod
     def resume(cls, checkpoint_dir: str | Path, table: pa.Table, schema: TableSchema, *,
-               streams: RandomStreams | None = None,
+               size: int | None = None, streams: RandomStreams | None = None,
                progress: ProgressFn | None = None) -> DPCTGAN:
         """Finish a training that stopped (crash, cancel) from its last checkpoint.
 
@@ -281,12 +289,13 @@ class DPCTGAN(Generator):
         stream are restored, so the run ends with exactly the ε (and the
         weights) it would have had. `streams` (the job's) matter only for a
         checkpoint written before the streams were saved in it: the rest of
-        that run draws from them (fresh ones when not given).
+        that run draws from them (fresh ones when not given). `size` is the
+        public size the fit was planned with, as for `fit`.
         """
         doc, _ = load_checkpoint(checkpoint_dir)
         obj = cls(**{**doc["params"], "checkpoint_dir": str(checkpoint_dir)})
         obj._resume_from = Path(checkpoint_dir)
-        obj.fit(table, schema, streams=streams, progress=progress)
+        obj.fit(table, schema, size=size, streams=streams, progress=progress)
         obj._resume_from = None
         return obj
 

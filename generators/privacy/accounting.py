@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from generators.privacy.zcdp import cdp_eps, cdp_rho
+from generators.privacy.zcdp import cdp_eps, cdp_rho, unit_rho
 from synth.base.errors import PrivacyError
 
 
@@ -25,12 +25,18 @@ class ZCDPCharge:
 
 @dataclass
 class ZCDPBudget:
-    """Tracks ρ and selection-δ against an (ε, δ) target."""
+    """Tracks ρ and selection-δ against an (ε, δ) target per privacy unit.
+
+    With units of up to `max_rows` rows (k), the mechanisms are calibrated
+    per row and the budget holds ρ/k² of them (zCDP group privacy); `spent`
+    converts k²·ρ, the per-unit guarantee.
+    """
 
     epsilon: float
     delta: float
     selection_delta: float = 0.0
     charges: list[ZCDPCharge] = field(default_factory=list)
+    max_rows: int = 1
 
     def __post_init__(self) -> None:
         if self.epsilon <= 0:
@@ -39,7 +45,7 @@ class ZCDPBudget:
             raise PrivacyError(f"delta must be in (0, 1), got {self.delta}")
         if not 0 <= self.selection_delta < self.delta:
             raise PrivacyError("the selection share of delta must be below delta")
-        self.rho_total = cdp_rho(self.epsilon, self.delta - self.selection_delta)
+        self.rho_total = unit_rho(cdp_rho(self.epsilon, self.delta - self.selection_delta), self.max_rows)
 
     @property
     def rho_spent(self) -> float:
@@ -74,5 +80,5 @@ class ZCDPBudget:
         if rho == 0 and self.delta_spent_on_selection == 0:
             return 0.0, 0.0
         conv_delta = self.delta - self.selection_delta
-        eps = cdp_eps(rho, conv_delta) if rho > 0 else 0.0
+        eps = cdp_eps(rho * self.max_rows**2, conv_delta) if rho > 0 else 0.0
         return min(eps, self.epsilon), conv_delta + self.delta_spent_on_selection

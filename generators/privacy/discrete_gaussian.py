@@ -212,3 +212,22 @@ def _bernoulli_exp_minus_one(n: int, rng: np.random.Generator) -> np.ndarray:
 def _uniform(high: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """n exact uniform integers in [0, high): `rng.integers`, in bytes when they fit (faster)."""
     return rng.integers(0, high, n, dtype=np.uint8 if high <= 256 else np.int64)
+
+
+def sample_discrete_laplace(t: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """int64 samples with P[x] ∝ exp(−|x|/t) (CKS20 Algorithm 2), integers only.
+
+    Added to a count of sensitivity 1 it is (1/t)-DP (pure): the geometric
+    mechanism of Ghosh, Roughgarden & Sundararajan (2009).
+    """
+    if t < 1:
+        raise ValueError(f"the scale t must be a positive integer, got {t}")
+    out = np.empty(size, dtype=np.int64)
+    filled = 0
+    while filled < size:
+        proposals = 2 * (size - filled) + 16
+        y, ok = _discrete_laplace(t, proposals, rng)
+        kept = y[ok][: size - filled]
+        out[filled : filled + kept.size] = kept
+        filled += kept.size
+    return out

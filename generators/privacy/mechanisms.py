@@ -200,8 +200,13 @@ def dp_select_categories(
     rng: np.random.Generator,
     *,
     min_count: float = 0.0,
+    max_rows: int = 1,
 ) -> SelectedCategories:
     """Gaussian thresholding: release categories whose noisy count passes τ.
+
+    With privacy units of up to `max_rows` rows (k), a category held by one
+    unit alone counts up to k, so τ moves up by k − 1 (and `rho` is the
+    per-row share, ρ/k², of the caller's budget).
 
     (ε(ρ), δ_conv + δ)-DP: for a category present in both neighbours it is the
     Gaussian mechanism; a category that exists only through one row passes the
@@ -211,7 +216,9 @@ def dp_select_categories(
     """
     noisy = noisy_counts(np.asarray(counts), rho, rng)
     # 1 + X > τ with X discrete Gaussian: at most δ (not the continuous 1 + σΦ⁻¹(1 − δ)).
-    tau = max(discrete_gaussian_threshold(discrete_gaussian_sigma2(rho), delta), min_count)
+    tau = max(
+        discrete_gaussian_threshold(discrete_gaussian_sigma2(rho), delta) + max_rows - 1, min_count
+    )
     keep = noisy > tau
     vals = [str(v) for v, k in zip(values, keep, strict=True) if k]
     order = np.argsort(-noisy[keep], kind="stable")

@@ -90,3 +90,14 @@ def gaussian_sigma(rho: float, sensitivity: float = 1.0) -> float:
 def gaussian_rho(sigma: float, sensitivity: float = 1.0) -> float:
     """ρ of the Gaussian mechanism with noise scale σ: Δ² / (2σ²)."""
     return sensitivity**2 / (2 * sigma**2)
+
+
+def unit_rho(rho: float, max_rows: int) -> float:
+    """The ρ a row-level mechanism may use so that it is ρ-zCDP per unit of up to k rows.
+
+    Group privacy of zCDP (Bun & Steinke 2016, Prop. 27): ρ-zCDP for one row is
+    k²ρ-zCDP for k rows; for the Gaussian mechanism this is exactly sensitivity k.
+    """
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+    return rho / (max_rows * max_rows)

@@ -256,24 +256,94 @@ def _bound_from_json(v: Any, kind: ColumnKind, name: str) -> float | None:
     return float(v)
 
 
+#: The largest contribution bound a schema may declare (rows kept per privacy unit).
+MAX_ROWS_PER_UNIT = 1000
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class PrivacyUnit:
+    """Whose presence the ledger's ε protects: the people behind the rows.
+
+    `column` holds the unit's identifier (a person, a customer); rows with the
+    same value are one unit, a null value is a unit of its own row. Before any
+    statistic is taken, each unit keeps at most `max_rows` of its rows (chosen
+    at random, the rest dropped), so one unit moves every count by at most
+    `max_rows` and the generators scale their noise with it. `max_rows="auto"`
+    lets the server choose it with a charged DP measurement.
+    """
+
+    column: str
+    max_rows: int | Literal["auto"] = 1
+
+    def check(self, schema: TableSchema) -> None:
+        if self.column not in schema.names:
+            raise InvalidSchema(
+                f"privacy_unit.column {self.column!r} is not a column of the table",
+                violations=[FieldViolation("privacy_unit.column", "not a column")],
+            )
+        k = self.max_rows
+        if k != AUTO and (
+            isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_ROWS_PER_UNIT
+        ):
+            raise InvalidSchema(
+                f"privacy_unit.max_rows must be an integer in [1, {MAX_ROWS_PER_UNIT}] or "
+                f'"auto", got {str(k)[:40]!r}',
+                violations=[FieldViolation("privacy_unit.max_rows", "out of range")],
+            )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "max_rows": self.max_rows}
+
+    @classmethod
+    def from_json_dict(cls, d: Any) -> PrivacyUnit:
+        if not isinstance(d, Mapping) or not isinstance(d.get("column"), str):
+            raise InvalidSchema('privacy_unit is an object {"column": name, "max_rows": k}')
+        return cls(column=d["column"], max_rows=d.get("max_rows", 1))
+
+
 @dataclass(frozen=True)
 class TableSchema:
-    """All columns of a table, in order.
+    """All columns of a table, in order, and whose privacy the ledger counts.
 
-    The row count of a table is treated as public (add/remove-one neighbouring
-    tables with a public size, as Opacus' sampling rate assumes); the JSON
-    form says so with `"row_count_public": true`.
+    Neighbouring tables differ by one privacy unit, added or removed: one row
+    unless `privacy_unit` names a column. The row count is *not* public: the
+    server uses a DP count of units (see docs/design.md, "Privacy model").
     """
 
     columns: tuple[ColumnSchema, ...]
     version: int = SCHEMA_FORMAT_VERSION
     meta: Mapping[str, str] = field(default_factory=dict)
+    privacy_unit: PrivacyUnit | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise InvalidSchema(f"duplicate column names: {', '.join(dup)}")
+        if self.privacy_unit is not None:
+            self.privacy_unit.check(self)
+
+    @property
+    def max_rows_per_unit(self) -> int:
+        """The contribution bound k the generators scale their noise by (1: a row is a unit).
+
+        Raises `InvalidSchema` while it is still "auto": the server resolves it first.
+        """
+        if self.privacy_unit is None:
+            return 1
+        k = self.privacy_unit.max_rows
+        if k == AUTO:
+            raise InvalidSchema(
+                'privacy_unit.max_rows is "auto": measure it first '
+                "(generators.privacy.units.measure_size) and fit with the result"
+            )
+        return int(k)
+
+    def with_max_rows(self, k: int) -> TableSchema:
+        """This schema with its unit's contribution bound resolved to `k`."""
+        assert self.privacy_unit is not None
+        return replace(self, privacy_unit=replace(self.privacy_unit, max_rows=k))
 
     @property
     def names(self) -> list[str]:
@@ -301,11 +371,13 @@ class TableSchema:
         return pa.schema([pa.field(c.name, c.dtype, nullable=c.nullable) for c in self.columns])
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "version": self.version,
-            "row_count_public": True,
             "columns": [c.to_json_dict() for c in self.columns],
         }
+        if self.privacy_unit is not None:
+            d["privacy_unit"] = self.privacy_unit.to_json_dict()
+        return d
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_json_dict(), indent=indent)
@@ -316,13 +388,13 @@ class TableSchema:
             raise InvalidSchema('a schema is a JSON object with a "columns" list')
         if int(d.get("version", SCHEMA_FORMAT_VERSION)) != SCHEMA_FORMAT_VERSION:
             raise InvalidSchema(f"schema version {d.get('version')} is not supported")
-        if not d.get("row_count_public", True):
-            raise InvalidSchema(
-                "row_count_public=false is not supported: synth treats a source's row count as "
-                "public (its generators calibrate noise and sampling rates with it)"
-            )
+        # "row_count_public" (written before revision 0005) is ignored: the count never is.
         cols = tuple(ColumnSchema.from_json_dict(c) for c in d["columns"])
-        return cls(columns=cols)
+        unit = d.get("privacy_unit")
+        return cls(
+            columns=cols,
+            privacy_unit=None if unit is None else PrivacyUnit.from_json_dict(unit),
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> TableSchema:

@@ -24,19 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15synth/v1/schema.proto\x12\x08synth.v1\"\x1d\n\x0b\x43\x61tegorySet\x12\x0e\n\x06values\x18\x01 \x03(\t\"\xef\x01\n\x0c\x43olumnSchema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.synth.v1.ColumnKind\x12\x12\n\narrow_type\x18\x03 \x01(\t\x12\x10\n\x08nullable\x18\x04 \x01(\x08\x12\x12\n\x05lower\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05upper\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12.\n\ncategories\x18\x07 \x01(\x0b\x32\x15.synth.v1.CategorySetH\x02\x88\x01\x01\x12\x0c\n\x04tags\x18\x08 \x03(\tB\x08\n\x06_lowerB\x08\n\x06_upperB\r\n\x0b_categories\"<\n\x0bTableSchema\x12\'\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x16.synth.v1.ColumnSchemaJ\x04\x08\x02\x10\x03*u\n\nColumnKind\x12\x1b\n\x17\x43OLUMN_KIND_UNSPECIFIED\x10\x00\x12\r\n\tNUMERICAL\x10\x01\x12\x0f\n\x0b\x43\x41TEGORICAL\x10\x02\x12\x0c\n\x08\x44\x41TETIME\x10\x03\x12\x0b\n\x07\x42OOLEAN\x10\x04\x12\x06\n\x02ID\x10\x05\x12\x07\n\x03PII\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15synth/v1/schema.proto\x12\x08synth.v1\"\x1d\n\x0b\x43\x61tegorySet\x12\x0e\n\x06values\x18\x01 \x03(\t\"\xef\x01\n\x0c\x43olumnSchema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.synth.v1.ColumnKind\x12\x12\n\narrow_type\x18\x03 \x01(\t\x12\x10\n\x08nullable\x18\x04 \x01(\x08\x12\x12\n\x05lower\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05upper\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12.\n\ncategories\x18\x07 \x01(\x0b\x32\x15.synth.v1.CategorySetH\x02\x88\x01\x01\x12\x0c\n\x04tags\x18\x08 \x03(\tB\x08\n\x06_lowerB\x08\n\x06_upperB\r\n\x0b_categories\"F\n\x0bPrivacyUnit\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x10\n\x08max_rows\x18\x02 \x01(\r\x12\x15\n\rauto_max_rows\x18\x03 \x01(\x08\"\x7f\n\x0bTableSchema\x12\'\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x16.synth.v1.ColumnSchema\x12\x30\n\x0cprivacy_unit\x18\x03 \x01(\x0b\x32\x15.synth.v1.PrivacyUnitH\x00\x88\x01\x01\x42\x0f\n\r_privacy_unitJ\x04\x08\x02\x10\x03*u\n\nColumnKind\x12\x1b\n\x17\x43OLUMN_KIND_UNSPECIFIED\x10\x00\x12\r\n\tNUMERICAL\x10\x01\x12\x0f\n\x0b\x43\x41TEGORICAL\x10\x02\x12\x0c\n\x08\x44\x41TETIME\x10\x03\x12\x0b\n\x07\x42OOLEAN\x10\x04\x12\x06\n\x02ID\x10\x05\x12\x07\n\x03PII\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'synth.v1.schema_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COLUMNKIND']._serialized_start=370
-  _globals['_COLUMNKIND']._serialized_end=487
+  _globals['_COLUMNKIND']._serialized_start=509
+  _globals['_COLUMNKIND']._serialized_end=626
   _globals['_CATEGORYSET']._serialized_start=35
   _globals['_CATEGORYSET']._serialized_end=64
   _globals['_COLUMNSCHEMA']._serialized_start=67
   _globals['_COLUMNSCHEMA']._serialized_end=306
-  _globals['_TABLESCHEMA']._serialized_start=308
-  _globals['_TABLESCHEMA']._serialized_end=368
+  _globals['_PRIVACYUNIT']._serialized_start=308
+  _globals['_PRIVACYUNIT']._serialized_end=378
+  _globals['_TABLESCHEMA']._serialized_start=380
+  _globals['_TABLESCHEMA']._serialized_end=507
 # @@protoc_insertion_point(module_scope)

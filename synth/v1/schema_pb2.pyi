@@ -134,25 +134,68 @@ class ColumnSchema(_message.Message):
 Global___ColumnSchema: _TypeAlias = ColumnSchema  # noqa: Y015
 
 @_typing.final
+class PrivacyUnit(_message.Message):
+    """Whose presence the ledger's epsilon protects. Rows with the same value in
+    `column` belong to one unit (a person, a customer); a null value is a unit of
+    its own row. Before any statistic is taken each unit keeps at most
+    `max_rows` of its rows, chosen at random; the generators scale their noise
+    with it. Neighbouring tables differ by one unit, added or removed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLUMN_FIELD_NUMBER: _builtins.int
+    MAX_ROWS_FIELD_NUMBER: _builtins.int
+    AUTO_MAX_ROWS_FIELD_NUMBER: _builtins.int
+    column: _builtins.str
+    """The column that identifies a unit."""
+    max_rows: _builtins.int
+    """The contribution bound k, in [1, 1000]; 0 with `auto_max_rows`."""
+    auto_max_rows: _builtins.bool
+    """Let the server choose k with a DP measurement (charged with the source's
+    size, before the first training).
+    """
+    def __init__(
+        self,
+        *,
+        column: _builtins.str = ...,
+        max_rows: _builtins.int = ...,
+        auto_max_rows: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_max_rows", b"auto_max_rows", "column", b"column", "max_rows", b"max_rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyUnit: _TypeAlias = PrivacyUnit  # noqa: Y015
+
+@_typing.final
 class TableSchema(_message.Message):
-    """The row count of a source is treated as public (add/remove-one
-    neighbouring tables, as Opacus' sampling rate assumes).
+    """A table's columns and its privacy unit. Without a unit, each row is one.
+    The row count is not public: plans and models use a DP count of units.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     COLUMNS_FIELD_NUMBER: _builtins.int
+    PRIVACY_UNIT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def columns(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColumnSchema]: ...
+    @_builtins.property
+    def privacy_unit(self) -> Global___PrivacyUnit: ...
     def __init__(
         self,
         *,
         columns: _abc.Iterable[Global___ColumnSchema] | None = ...,
+        privacy_unit: Global___PrivacyUnit | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_privacy_unit", b"_privacy_unit", "privacy_unit", b"privacy_unit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_privacy_unit", b"_privacy_unit", "columns", b"columns", "privacy_unit", b"privacy_unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__privacy_unit: _TypeAlias = _typing.Literal["privacy_unit"]  # noqa: Y015
+    _WhichOneofArgType__privacy_unit: _TypeAlias = _typing.Literal["_privacy_unit", b"_privacy_unit"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__privacy_unit) -> _WhichOneofReturnType__privacy_unit | None: ...
 
 Global___TableSchema: _TypeAlias = TableSchema  # noqa: Y015
