@@ -16,6 +16,9 @@ MAX_COLUMN_NAME = 256
 MAX_NAME = 200  # a resource name, "collection/id"
 #: How much of a caller's value an error message quotes.
 SHOWN = 80
+#: The largest ε a budget cap or a training may name: past it no mechanism's noise
+#: matters, and the accountants' arithmetic overflows (ε = 1e300 answered INTERNAL).
+MAX_EPSILON = 1e6
 _COLLECTIONS = ("sources", "models", "datasets", "jobs", "evaluations")
 
 

@@ -26,6 +26,7 @@ from synth.base.errors import (
     ResourceLimit,
 )
 from synth.core.sources import RegisterRequest
+from synth.server.bounds import schema_bounds
 from synth.server.convert import schema_from_pb
 from synth.v1 import sources_pb2
 
@@ -47,7 +48,9 @@ def header_to_request(h: sources_pb2.RegisterSourceHeader) -> RegisterRequest:
         uri=h.uri,
         holdout_fraction=h.holdout_fraction if h.HasField("holdout_fraction") else None,
         split_seed=h.split_seed if h.HasField("split_seed") else None,
-        schema=schema_from_pb(h.schema) if h.HasField("schema") else None,
+        schema=schema_from_pb(schema_bounds(h.schema, "header.schema"))
+        if h.HasField("schema")
+        else None,
         allow_non_private=h.allow_non_private,
         size_bytes=h.size_bytes,
         approve_schema=h.approve_schema,
