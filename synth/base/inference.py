@@ -126,4 +126,4 @@ def merge_declarations(inferred: TableSchema, declared: TableSchema | None) -> T
                 violations=[FieldViolation(f"columns.{dec.name}.nullable", "has nulls")],
             )
         cols.append(replace(dec, arrow_type=inf.arrow_type))
-    return TableSchema(columns=tuple(cols))
+    return TableSchema(columns=tuple(cols), privacy_unit=declared.privacy_unit)

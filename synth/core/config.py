@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 
+#: ε of a source's size measurement unless configured (see `ServiceConfig.size_epsilon`).
+DEFAULT_SIZE_EPSILON = 0.05
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """Where the service keeps its state and how much it takes on."""
@@ -35,6 +38,9 @@ class ServiceConfig:
     job_isolation: Literal["process", "thread"] = "thread"
     #: Seconds a job process gets to stop by itself after a cancel or shutdown, then it is killed.
     job_stop_grace_s: float = 3.0
+    #: ε of a source's size (a DP count of its privacy units, and k when the schema asks
+    #: for "auto"), charged once per source and unit column before its first training.
+    size_epsilon: float = DEFAULT_SIZE_EPSILON
     #: Holdout share when the registration does not say.
     default_holdout_fraction: float = 0.2
     #: An evaluation's JSON and report name no value fewer than this many real rows

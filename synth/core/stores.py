@@ -19,6 +19,7 @@ from synth.store.ledger import Ledger
 from synth.store.metadata import MetadataStore
 from synth.store.models import ModelRows
 from synth.store.secret import load_or_create_secret
+from synth.store.sizes import SizeRows
 from synth.store.sources import SourceRows
 from synth.store.tokens import TokenRows
 
@@ -35,6 +36,8 @@ class Stores:
     models: ModelRows
     datasets: DatasetRows
     evaluations: EvaluationRows
+    #: Sources' DP sizes (a noisy count of privacy units), measured once, charged.
+    sizes: SizeRows
     #: Bearer tokens: who a call comes from (synth.server.auth authenticates with them).
     tokens: TokenRows
     #: The server secret (synth.store.secret): keys DP randomness and fingerprints.
@@ -70,6 +73,7 @@ class Stores:
             models=ModelRows(meta),
             datasets=DatasetRows(meta),
             evaluations=EvaluationRows(meta),
+            sizes=SizeRows(meta),
             tokens=TokenRows(meta),
             secret=load_or_create_secret(config.data_dir),
         )

@@ -17,6 +17,7 @@ from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
 from synth.core import estimates, submission
+from synth.core.source_size import PlanSize, SourceSizes
 from synth.core.sources import SourceService
 from synth.core.stores import Stores
 from synth.core.training_plan import (
@@ -52,7 +53,7 @@ def _constructor(request: dict[str, Any], source: SourceRecord) -> dict[str, Any
         delta=request["delta"],
         params=dict(request["params"]),
     )
-    return build_generator(request["generator"], old, source).constructor
+    return build_generator(request["generator"], old, source, source.train_rows).constructor
 
 
 def _cuda_available() -> bool:
@@ -67,15 +68,23 @@ class TrainingService:
     def __init__(self, stores: Stores, sources: SourceService) -> None:
         self.stores = stores
         self.sources = sources
+        self.sizes = SourceSizes(stores, lambda source: sources.read_part(source, "train"))
         self._torch_configured = False
 
     def submit(self, req: TrainRequest) -> JobRecord:
         source = self.sources.get(req.source_id)
         self.sources.require_approved_schema(source)  # before anything is planned or charged
-        kind = choose_kind(req.generator, source, req.epsilon)
-        plan = build_generator(kind, req, source)
-        spends = plan.generator.plan(source.schema, source.train_rows)
-        job_plan = self.admit(req, kind, plan, spends, source, source.train_rows)
+        size = self.sizes.for_plan(source, private=req.epsilon is not None)
+        kind, plan, spends = self._plan(req, source, size)  # every refusal, before any charge
+        self.admit(req, kind, plan, spends, source, size.units)  # the limits, before any charge
+        if size.pending is not None and not req.validate_only:
+            # The size is a DP release of its own, made once: only when the whole
+            # training is affordable, then the plan again with the measured size.
+            self.sizes.affordable(source, [size.pending, *spends])
+            size = self.sizes.measure(source)
+            kind, plan, spends = self._plan(req, source, size)
+        shown = spends if size.pending is None else [size.pending, *spends]
+        job_plan = self.admit(req, kind, plan, shown, source, size.units)
         request = {
             "source": source.id,
             "generator": kind,
@@ -85,8 +94,10 @@ class TrainingService:
             "seed": plan.seed,
             "display_name": req.display_name,
             # The schema the plan was made with: the fit must use exactly it, even if
-            # the owner edits the source's schema while the job waits.
-            "schema": source.schema.to_json_dict(),
+            # the owner edits the source's schema while the job waits (its unit's
+            # contribution bound resolved), and the public size it was made with.
+            "schema": size.schema.to_json_dict(),
+            "size": size.units if size.private else None,
         }
         return submission.submit(
             self.stores,
@@ -98,6 +109,14 @@ class TrainingService:
             plan=job_plan,
             validate_only=req.validate_only,
         )
+
+    def _plan(
+        self, req: TrainRequest, source: SourceRecord, size: PlanSize
+    ) -> tuple[str, GeneratorPlan, list[Spend]]:
+        """The generator, its constructor and its charges, from public facts only."""
+        kind = choose_kind(req.generator, source, req.epsilon, size.units)
+        plan = build_generator(kind, req, source, size.units)
+        return kind, plan, plan.generator.plan(size.schema, size.units)
 
     def admit(
         self,
@@ -172,14 +191,22 @@ class TrainingService:
         if resume and self.has_checkpoint(ctx.job_id):
             ctx.progress(Progress("resuming", 0.0, message="resuming from the last checkpoint"))
             gen = cls.resume(  # type: ignore[attr-defined]
-                ckpt, table, schema, streams=streams, progress=ctx.progress
+                ckpt,
+                table,
+                schema,
+                size=request.get("size"),
+                streams=streams,
+                progress=ctx.progress,
             )
             assert gen.privacy is not None
             report = gen.privacy
         else:
-            report = gen.fit(table, schema, streams=streams, progress=ctx.progress)
+            report = gen.fit(
+                table, schema, size=request.get("size"), streams=streams, progress=ctx.progress
+            )
         ctx.check()
-        model_id = self._store_model(ctx, request, source, gen, report, seeded, table.num_rows)
+        # The public size, never the table's own count: the model is released.
+        model_id = self._store_model(ctx, request, source, gen, report, seeded, gen.n_train_rows)
         shutil.rmtree(ckpt, ignore_errors=True)
         return name_of("models", model_id)
 

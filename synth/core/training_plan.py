@@ -36,8 +36,11 @@ class TrainRequest:
     validate_only: bool = False
 
 
-def choose_kind(requested: str, source: SourceRecord, epsilon: float | None) -> str:
-    """Resolve "auto" with the documented rule (generators.auto), when it is installed."""
+def choose_kind(requested: str, source: SourceRecord, epsilon: float | None, n_rows: int) -> str:
+    """Resolve "auto" with the documented rule (generators.auto), when it is installed.
+
+    `n_rows` is the public size (the source's DP count of units), never its exact count.
+    """
     if requested and requested != "auto":
         return requested
     try:
@@ -47,7 +50,7 @@ def choose_kind(requested: str, source: SourceRecord, epsilon: float | None) -> 
     import torch
 
     kind, _reason = choose_generator(
-        source.schema, source.train_rows, epsilon, gpu_available=torch.cuda.is_available()
+        source.schema, n_rows, epsilon, gpu_available=torch.cuda.is_available()
     )
     return kind
 
@@ -81,8 +84,12 @@ class GeneratorPlan:
     seed: int | None
 
 
-def build_generator(kind: str, req: TrainRequest, source: SourceRecord) -> GeneratorPlan:
+def build_generator(
+    kind: str, req: TrainRequest, source: SourceRecord, n_rows: int
+) -> GeneratorPlan:
     """Check the request and build its generator; every error here is the caller's to fix.
+
+    `n_rows`, the public size, sets δ's default.
 
     Runs once, at submission: the job stores `constructor`, and the fit
     rebuilds the generator from it without checking again.
@@ -118,13 +125,15 @@ def build_generator(kind: str, req: TrainRequest, source: SourceRecord) -> Gener
     extra: dict[str, Any] = {}
     if cls.non_private:
         extra["allow_non_private"] = source.allow_non_private
-    delta = req.delta if req.delta is not None else service_default_delta(req.epsilon, source)
+    delta = (
+        req.delta if req.delta is not None else service_default_delta(req.epsilon, source, n_rows)
+    )
     constructor = {"epsilon": req.epsilon, "delta": delta, **extra, **params}
     gen = create_generator(kind, **constructor)
     return GeneratorPlan(gen, constructor, None if seed is None else int(seed))
 
 
-def service_default_delta(epsilon: float | None, source: SourceRecord) -> float | None:
+def service_default_delta(epsilon: float | None, source: SourceRecord, n_rows: int) -> float | None:
     """δ when the request gives none: below 1/(10n), and no larger a share of the δ cap than ε's share.
 
     So a source whose budget allows k trainings at ε each also has the δ for them.
@@ -132,7 +141,7 @@ def service_default_delta(epsilon: float | None, source: SourceRecord) -> float 
     if epsilon is None:
         return None
     share = source.delta_cap * min(1.0, epsilon / source.epsilon_cap)
-    d = min(default_delta(source.train_rows), share)
+    d = min(default_delta(n_rows), share)
     exp = math.floor(math.log10(d))
     return math.floor(d / 10**exp) * 10**exp
 

@@ -74,7 +74,8 @@ def budget_to_pb(b: BudgetStatus) -> sources_pb2.Budget:
         entries=[
             sources_pb2.LedgerEntry(
                 name=f"sources/{e.source_id}/ledger/{e.id}",
-                job=name_of("jobs", e.job_id),
+                # A source's size is measured once, for no one job: it names none.
+                job="" if e.purpose == "size" else name_of("jobs", e.job_id),
                 model=name_of("models", e.model_id) if e.model_id else "",
                 spend=common_pb2.PrivacySpend(
                     purpose=e.purpose, mechanism=e.mechanism, epsilon=e.epsilon, delta=e.delta

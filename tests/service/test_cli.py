@@ -15,6 +15,7 @@ import pytest
 from synth.base.tableio import read_metadata
 from synth.cli import main
 from synth.client import Client
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import RunningServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +103,7 @@ def test_the_verbs_mirror_the_sdk(
     assert pq.read_table(target).num_rows == 500
 
     budget = run_json(capsys, server, "budget", "cli-adult")
-    assert budget["spent"]["epsilon"] == pytest.approx(model["epsilon"])
+    assert budget["spent"]["epsilon"] == pytest.approx(model["epsilon"] + SIZE)  # and the size
     code, out, _ = run(capsys, "budget", "cli-adult", *s)
     assert "remaining" in out and model["name"] in out
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.v1 import jobs_pb2, models_pb2, sources_pb2
 from tests.service.stubs import Stubs
 
@@ -32,9 +33,10 @@ def test_register_train_generate_download(stubs: Stubs, adult_small_csv: bytes, 
 
     budget = stubs.budget(src.name)
     assert budget.spent.epsilon == pytest.approx(sum(e.spend.epsilon for e in budget.entries))
-    assert budget.spent.epsilon <= 1.0 + 1e-9
+    assert budget.spent.epsilon <= 1.0 + SIZE + 1e-9  # the training and the source's size
     assert budget.remaining.epsilon == pytest.approx(3.0 - budget.spent.epsilon)
-    assert all(e.model == model.name and e.job == job.name for e in budget.entries)
+    assert all(e.model == model.name and e.job == job.name for e in budget.entries if e.job)
+    assert [e.spend.purpose for e in budget.entries if not e.job] == ["size"]
 
     gen = stubs.wait(stubs.generate(model.name, rows=5000, seed=7))
     assert gen.state == jobs_pb2.SUCCEEDED, gen.error.message

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import update
 
 import synth
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import RunningServer
 from synth.store.sqltables import jobs
 from synth.v1 import jobs_pb2
@@ -27,7 +28,7 @@ def test_dpctgan_through_the_service(fresh_server: RunningServer, adult_small_cs
     assert model.epsilon is not None and model.epsilon <= 3.0
     assert {s.purpose for s in model.spends} == {"preprocessing", "training"}
     budget = client.budget(src)
-    assert budget.spent.epsilon == pytest.approx(3.0)
+    assert budget.spent.epsilon == pytest.approx(3.0 + SIZE)
     # The last progress event of the training (the generator's loss, ε spent) stays on the
     # finished job. The discriminator's loss, a sum over real rows and not DP, is never shown.
     assert {"loss_g", "epsilon"} <= set(final.progress.metrics)
@@ -60,7 +61,7 @@ def test_aim_and_auto_through_the_service(fresh_server: RunningServer, adult_sma
     assert model.generator == "aim" and model.epsilon is not None and model.epsilon <= 1.0
     auto = client.train(src, generator="auto", epsilon=1.0).result()
     assert auto.generator in ("aim", "dpctgan", "dp_marginals")
-    assert client.budget(src).spent.epsilon == pytest.approx(2.0)
+    assert client.budget(src).spent.epsilon == pytest.approx(2.0 + SIZE)
     df = client.download(client.generate(model, rows=300, seed=1).result())
     assert df.height == 300
     client.close()

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import RunningServer
 from synth.v1 import jobs_pb2
 from tests.service.stubs import Stubs
@@ -48,8 +49,10 @@ def test_one_key_sent_at_once_makes_one_job_and_one_charge(
     )
     assert len(set(trains)) == 1
     budget = s.budget(src.name)
-    assert budget.spent.epsilon == pytest.approx(1.0)
-    assert {e.job for e in budget.entries} == {trains[0]}
+    # One job, one charge, and one size measurement for all of them.
+    assert budget.spent.epsilon == pytest.approx(1.0 + SIZE)
+    assert {e.job for e in budget.entries} == {trains[0], ""}
+    assert [e.spend.purpose for e in budget.entries].count("size") == 1
 
     done = s.wait(jobs_pb2.Job(name=trains[0]))
     assert done.state == jobs_pb2.SUCCEEDED

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import synth
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import start_server
 from tests.service.fixtures import register_approved
 
@@ -54,8 +55,9 @@ def test_a_crashed_training_resumes_from_its_checkpoint(tmp_path: Path, adult_sm
         job = client.get_job(handle.name)
         assert job.state is synth.JobState.SUCCEEDED
         budget = client.budget("adult")
-        assert budget.spent.epsilon == pytest.approx(3.0)  # charged once, not again on resume
-        assert {e.job for e in budget.entries} == {handle.name}
+        # Charged once, not again on resume (and the source's size, measured once).
+        assert budget.spent.epsilon == pytest.approx(3.0 + SIZE)
+        assert {e.job for e in budget.entries} == {handle.name, ""}
         # The ε of an uninterrupted run with the same plan, on the same source.
         straight = client.train("adult", generator="dpctgan", epsilon=3.0, **PARAMS).result(timeout=300)
         assert model.epsilon == straight.epsilon
@@ -78,4 +80,4 @@ def test_a_shutdown_pauses_a_checkpointed_training_until_the_next_start(
     with start_server(folder) as again, synth.Client.connect(again.address) as client:
         model = client.job(handle.name).result(timeout=300)
         assert model.generator == "dpctgan" and model.epsilon is not None and model.epsilon <= 3.0
-        assert client.budget("adult").spent.epsilon == pytest.approx(3.0)
+        assert client.budget("adult").spent.epsilon == pytest.approx(3.0 + SIZE)
