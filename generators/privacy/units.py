@@ -27,27 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from generators.privacy.discrete_gaussian import sample_discrete_laplace
 from synth.base.errors import InvalidArgument
 from synth.base.schema import AUTO, MAX_ROWS_PER_UNIT, TableSchema
+from synth.base.units import unit_ids
 
 #: Histogram bins for choosing k: units with more rows than this share the last bin.
 AUTO_MAX_ROWS_LIMIT = 64
 #: The share of units whose rows k keeps whole when k is chosen automatically.
 DEFAULT_COVERAGE = 0.9
-
-
-def unit_ids(table: pa.Table, column: str) -> np.ndarray:
-    """An integer per row naming its unit; each null value is a unit of its own."""
-    arr = table.column(column).combine_chunks()
-    encoded = pc.dictionary_encode(arr.cast(pa.string()) if pa.types.is_dictionary(arr.type) else arr)
-    idx = encoded.indices.to_numpy(zero_copy_only=False).astype(np.float64)
-    ids = np.where(np.isnan(idx), -1, idx).astype(np.int64)
-    nulls = np.flatnonzero(ids < 0)
-    ids[nulls] = len(encoded.dictionary) + np.arange(nulls.size)
-    return ids
 
 
 def rows_per_unit(table: pa.Table, schema: TableSchema) -> np.ndarray:

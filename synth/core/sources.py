@@ -196,7 +196,8 @@ class SourceService:
             else req.holdout_fraction
         )
         seed = req.split_seed if req.split_seed is not None else secrets.randbits(62)
-        train, hold = split_holdout(table, fraction=holdout, seed=seed)
+        unit = schema.privacy_unit.column if schema.privacy_unit is not None else None
+        train, hold = split_holdout(table, fraction=holdout, seed=seed, unit_column=unit)
         if train.num_rows < 2:
             raise InvalidArgument(
                 f"the table has {table.num_rows} row(s); a source needs at least 2 training rows"

@@ -185,3 +185,17 @@ def test_the_privacy_unit_survives_json_and_the_wire(k: int | str) -> None:
 def test_a_bad_privacy_unit_is_refused(unit: PrivacyUnit, match: str) -> None:
     with pytest.raises(InvalidSchema, match=match):
         TableSchema(columns=_schema(None).columns, privacy_unit=unit)
+
+
+def test_the_holdout_split_keeps_each_units_rows_on_one_side() -> None:
+    from synth.base.tableio import split_holdout
+
+    table = _table([1, 2, 3, 4, 5] * 40, nulls=10)
+    train, hold = split_holdout(table, fraction=0.3, seed=3, unit_column="person")
+    seen_train = set(train.column("person").drop_null().to_pylist())
+    seen_hold = set(hold.column("person").drop_null().to_pylist())
+    assert not seen_train & seen_hold
+    assert train.num_rows + hold.num_rows == table.num_rows
+    assert abs(len(seen_hold) - 0.3 * 200) <= 10  # a share of units, not of rows
+    by_rows, _ = split_holdout(table, fraction=0.3, seed=3)
+    assert by_rows.num_rows == table.num_rows - round(0.3 * table.num_rows)
