@@ -212,6 +212,10 @@ class Generator(ABC):
         # its own (nothing else draws from it).
         bounded = bound_contributions(table, schema, streams.generator("contribution-bounding"))
         self.n_train_rows = size if size is not None else int(rows_per_unit(table, schema).size)
+        if self.epsilon is not None:
+            # Every refusal the plan makes (a target no noise reaches, δ ≥ 1/n, ...) before a
+            # statistic is taken, for library callers who fit without planning too.
+            self.plan(schema, self.n_train_rows)
         modelled = bounded.select([c.name for c in schema.modelled()])
         self.privacy = self._fit(modelled, schema, streams, progress or no_progress)
         if self.epsilon is not None and self.privacy.epsilon is not None:

@@ -70,3 +70,17 @@ def test_every_generator_refuses_in_plan_an_empty_table_or_nothing_to_model(gen:
     ids = TableSchema(columns=(ColumnSchema("id", ColumnKind.ID, "int64", False),))
     with pytest.raises(InvalidArgument, match="nothing to model"):
         gen.plan(ids, 100)
+
+
+
+def test_a_library_fit_refuses_before_preprocessing_what_its_plan_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fit() without plan(): DP-CTGAN once measured its columns, then found no σ for ε."""
+    touched: list[str] = []
+    monkeypatch.setattr(DPCTGAN, "_preprocess", lambda *a, **k: touched.append("pre"))
+    table, schema = _numbers(2, n=200)
+    gen = DPCTGAN(epsilon=0.02, delta=1e-6, epochs=20, batch_size=50)
+    with pytest.raises(PrivacyError):
+        gen.fit(table, schema, rng=np.random.default_rng(0))
+    assert touched == []
