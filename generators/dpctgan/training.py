@@ -89,11 +89,13 @@ class TrainingRandomness:
     """The random streams of one training run, one per kind of draw.
 
     Each torch generator is seeded with 64 bits of its own keyed stream; the
-    DP-SGD noise is drawn from a ChaCha20 stream itself.
+    two draws the guarantee rests on, the Poisson masks that pick real rows and
+    the DP-SGD noise, come from ChaCha20 streams themselves (a Mersenne Twister
+    is predictable from its outputs; these are not).
     """
 
     init: torch.Generator  # on the CPU: the initial weights
-    poisson: torch.Generator  # on the device: the Poisson masks that pick real rows
+    poisson: np.random.Generator  # ChaCha20: the Poisson masks that pick real rows
     sampling: torch.Generator  # on the device: conditions, generator inputs, Gumbel noise, dropout
     noise: np.random.Generator  # ChaCha20: the Gaussian noise of DP-SGD
 
@@ -104,24 +106,25 @@ class TrainingRandomness:
 
         return cls(
             init=seeded("init", torch.device("cpu")),
-            poisson=seeded("poisson", device),
+            poisson=streams.generator("poisson"),
             sampling=seeded("sampling", device),
             noise=streams.child("noise").generator("dp-sgd"),
         )
 
     def state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """Where each stream stands (the initial weights are in the checkpoint already)."""
-        tensors = {"rng.poisson": self.poisson.get_state(), "rng.sampling": self.sampling.get_state()}
-        return {"noise": generator_state(self.noise)}, tensors
+        tensors = {"rng.sampling": self.sampling.get_state()}
+        return {"noise": generator_state(self.noise), "poisson": generator_state(self.poisson)}, tensors
 
     def load_state(self, doc: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        if "rng.poisson" not in tensors:
+        if "rng.sampling" not in tensors:
             # A checkpoint from before the streams were split (one generator for all):
             # the rest of the run draws from this run's streams, as fresh as they are.
             return
-        self.poisson.set_state(tensors["rng.poisson"])
         self.sampling.set_state(tensors["rng.sampling"])
         set_generator_state(self.noise, doc["noise"])  # in place: the optimizer holds it
+        if "poisson" in doc:  # older checkpoints drew masks from torch: fresh ChaCha masks
+            set_generator_state(self.poisson, doc["poisson"])
 
 
 class Trainer:
@@ -184,7 +187,8 @@ class Trainer:
         """
         assert self.D_gsm is not None
         q = self.cfg.plan.sample_rate
-        take = torch.rand(data.shape[0], generator=self.rand.poisson, device=self.device) < q
+        mask = self.rand.poisson.random(data.shape[0]) < q
+        take = torch.from_numpy(mask).to(self.device)
         idx = take.nonzero().squeeze(1)
         real = torch.cat([data[idx], self.sampler.real(codes[idx], self.rand.sampling)], dim=1)
         fake, _, _, _ = self._fake(self.cfg.batch_size, grad=False)

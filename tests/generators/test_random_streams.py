@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import generators.dpctgan.networks as networks
+import generators.dpctgan.training as training
 from generators.dpctgan import DPCTGAN
 from synth.base.randomness import (
     RandomStreams,
@@ -133,21 +134,32 @@ def test_dpctgan_first_poisson_mask_is_independent_of_the_initial_weights(
     """With one generator for both, the first mask's uniforms were the weights' (on the CPU)."""
     table = adult.slice(0, 2000)
     weights: list[torch.Tensor] = []
-    masks: list[torch.Tensor] = []
-    init_linear, rand = networks.init_linear, torch.rand
+    masks: list[np.ndarray] = []
+    init_linear = networks.init_linear
+    from_streams = training.TrainingRandomness.from_streams
 
     def spy_init(layer: torch.nn.Linear, gen: torch.Generator) -> None:
         init_linear(layer, gen)
         weights.append(layer.weight.detach().clone())
 
-    def spy_rand(*args: Any, **kw: Any) -> torch.Tensor:
-        out = rand(*args, **kw)
-        if len(args) == 1 and args[0] == table.num_rows:  # the Poisson mask over the rows
-            masks.append(out.clone())
-        return out
+    class SpyMasks:
+        """The Poisson stream, recording the uniforms of each mask over the rows."""
+
+        def __init__(self, inner: np.random.Generator) -> None:
+            self.inner = inner
+
+        def random(self, n: int) -> np.ndarray:
+            out = self.inner.random(n)
+            masks.append(out.copy())
+            return out
+
+    def spy_streams(streams: Any, device: torch.device) -> Any:
+        rand = from_streams(streams, device)
+        rand.poisson = SpyMasks(rand.poisson)  # type: ignore[assignment]
+        return rand
 
     monkeypatch.setattr(networks, "init_linear", spy_init)
-    monkeypatch.setattr(torch, "rand", spy_rand)
+    monkeypatch.setattr(training.TrainingRandomness, "from_streams", staticmethod(spy_streams))
     gen = DPCTGAN(epsilon=1.0, epochs=1, batch_size=500, generator_dim=(32,),
                   discriminator_dim=(32,), embedding_dim=8, device="cpu")
     gen.fit(table, adult_schema, rng=np.random.default_rng(0))
@@ -156,6 +168,6 @@ def test_dpctgan_first_poisson_mask_is_independent_of_the_initial_weights(
     bound = 1 / math.sqrt(w.shape[1])
     uniforms = ((w.flatten() + bound) / (2 * bound)).double().numpy()
     k = min(len(uniforms), table.num_rows)
-    first_mask = masks[0][:k].double().numpy()
+    first_mask = masks[0][:k]
     assert not np.allclose(uniforms[:k], first_mask, atol=1e-4)
     assert abs(np.corrcoef(uniforms[:k], first_mask)[0, 1]) < 0.1
