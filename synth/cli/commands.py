@@ -84,6 +84,12 @@ def serve(args: argparse.Namespace) -> int:
         options["max_source_bytes"] = args.max_source_bytes
     if args.database_url:
         options["database_url"] = args.database_url
+    if args.import_root:
+        options["import_roots"] = tuple(Path(r).resolve() for r in args.import_root)
+    if args.max_concurrent_uploads is not None:
+        options["max_concurrent_uploads"] = args.max_concurrent_uploads
+    if args.upload_idle_timeout is not None:
+        options["upload_idle_timeout_s"] = args.upload_idle_timeout
     config = server.ServerConfig(data_dir=Path(args.data_dir), **options)
     server.serve_forever(
         Path(args.data_dir),

@@ -52,6 +52,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="run each job in a child process (cancel kills it, memory capped) or a thread",
     )
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain calls on shutdown")
+    p.add_argument(
+        "--import-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder whose files uri= registrations may read (repeatable; default: none, "
+        "server-side paths are off; the data folder is never readable)",
+    )
+    p.add_argument(
+        "--max-concurrent-uploads",
+        type=int,
+        default=None,
+        help="RegisterSource streams at once (default 8); past it RESOURCE_EXHAUSTED",
+    )
+    p.add_argument(
+        "--upload-idle-timeout",
+        type=float,
+        default=None,
+        help="seconds an upload may wait for its next message (default 30)",
+    )
     add_tls_options(p)
     p.set_defaults(func=commands.serve)
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-
 #: ε of a source's size measurement unless configured (see `ServiceConfig.size_epsilon`).
 DEFAULT_SIZE_EPSILON = 0.05
 
@@ -46,6 +45,62 @@ class ServiceConfig:
     #: An evaluation's JSON and report name no value fewer than this many real rows
     #: hold (categories, histogram bins, null counts); 1 shows everything.
     min_group_rows: int = 10
+    # --- limits that keep one client from starving the others (docs/security-hostile-clients.md)
+    #: Threads answering calls; streams past `max_concurrent_uploads` never hold one long.
+    rpc_threads: int = 32
+    #: Calls in progress at once; past it gRPC answers RESOURCE_EXHAUSTED at once.
+    max_concurrent_rpcs: int = 256
+    #: RegisterSource streams at once; past it RESOURCE_EXHAUSTED. Kept below
+    #: `rpc_threads` so unary calls (health, List*) always find a thread.
+    max_concurrent_uploads: int = 8
+    #: Of those, the most one caller (token subject) may hold.
+    max_uploads_per_caller: int = 2
+    #: Server streams at once (WatchJob, downloads); past it RESOURCE_EXHAUSTED.
+    #: Uploads plus these stay below `rpc_threads`.
+    max_concurrent_streams: int = 16
+    max_streams_per_caller: int = 8
+    #: Seconds an upload may wait for its next message before it is cut off.
+    upload_idle_timeout_s: float = 30.0
+    #: Largest table a registration may decode: rows, columns, and Arrow bytes
+    #: (0: four times `max_source_bytes`), checked from the Parquet footer before decoding.
+    max_source_rows: int = 50_000_000
+    max_source_columns: int = 2_000
+    max_source_decoded_bytes: int = 0
+    #: Longest cell of a text column, in bytes (one huge cell breaks every report of it).
+    max_cell_bytes: int = 64 * 1024
+    #: Folders whose files `uri=` registrations may read; empty: no server-side paths.
+    #: The data folder is never readable that way, even under a root.
+    import_roots: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        bounds = {
+            "rpc_threads": (4, 1024),
+            "max_concurrent_rpcs": (8, 100_000),
+            "max_concurrent_uploads": (1, 1024),
+            "max_concurrent_streams": (1, 1024),
+            "max_uploads_per_caller": (1, 1024),
+            "max_streams_per_caller": (1, 1024),
+            "max_source_rows": (2, 10**10),
+            "max_source_columns": (1, 100_000),
+            "max_cell_bytes": (16, 1 << 30),
+        }
+        for name, (lo, hi) in bounds.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ValueError(f"ServiceConfig.{name} must be in [{lo}, {hi}], got {value}")
+        if self.max_concurrent_uploads + self.max_concurrent_streams >= self.rpc_threads:
+            raise ValueError(
+                "ServiceConfig.max_concurrent_uploads + max_concurrent_streams must be below "
+                "rpc_threads, so that other calls always find a thread"
+            )
+        if not 0.1 <= self.upload_idle_timeout_s <= 3600:
+            raise ValueError("ServiceConfig.upload_idle_timeout_s must be in [0.1, 3600] seconds")
+        if self.max_source_decoded_bytes < 0:
+            raise ValueError("ServiceConfig.max_source_decoded_bytes must not be negative")
+
+    @property
+    def decoded_bytes_limit(self) -> int:
+        return self.max_source_decoded_bytes or 4 * self.max_source_bytes
 
     @property
     def resolved_database_url(self) -> str:

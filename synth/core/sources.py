@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -27,19 +28,30 @@ from synth.base.atomic import write_parquet_atomic
 from synth.base.errors import (
     AlreadyExists,
     Cancelled,
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    NotFound,
     SchemaNotApproved,
     SchemaVersionMismatch,
 )
 from synth.base.inference import infer_schema, inferred_parts, merge_declarations
-from synth.base.names import check_source_id, name_of, new_source_version
+from synth.base.names import (
+    MAX_DISPLAY_NAME,
+    MAX_EPSILON,
+    check_source_id,
+    name_of,
+    new_source_version,
+    shown,
+)
 from synth.base.schema import TableSchema
-from synth.base.tableio import TableFormat, fingerprint, read_table, split_holdout
+from synth.base.tableio import TableFormat, TableLimits, fingerprint, read_table, split_holdout
 from synth.core.config import ServiceConfig
 from synth.core.stores import Stores
 from synth.store.pages import Page
 from synth.store.records import SourceRecord
+
+MAX_URI = 4096
 
 TRAIN_FILE = "train.parquet"
 HOLDOUT_FILE = "holdout.parquet"
@@ -66,13 +78,25 @@ def validate_register(req: RegisterRequest, config: ServiceConfig) -> None:
     """Check the header before any byte of the table is read."""
     check_source_id(req.source_id)
     v = []
-    if not (math.isfinite(req.epsilon) and req.epsilon > 0):
-        v.append(FieldViolation("header.budget.epsilon", "must be a positive number"))
+    if not (math.isfinite(req.epsilon) and 0 < req.epsilon <= MAX_EPSILON):
+        v.append(
+            FieldViolation(
+                "header.budget.epsilon", f"must be a positive number, at most {MAX_EPSILON:g}"
+            )
+        )
     if not (0 < req.delta < 1):
         v.append(FieldViolation("header.budget.delta", "must be in (0, 1), e.g. 1e-6"))
     h = req.holdout_fraction
     if h is not None and not (0 <= h <= 0.9):
         v.append(FieldViolation("header.holdout_fraction", "must be in [0, 0.9]"))
+    if req.split_seed is not None and req.split_seed < 0:
+        v.append(FieldViolation("header.split_seed", "must be in [0, 2^63)"))
+    if len(req.display_name) > MAX_DISPLAY_NAME:
+        v.append(FieldViolation("header.display_name", f"at most {MAX_DISPLAY_NAME} characters"))
+    if len(req.uri) > MAX_URI:
+        v.append(FieldViolation("header.uri", f"at most {MAX_URI} characters"))
+    if req.size_bytes < 0:
+        v.append(FieldViolation("header.size_bytes", "must not be negative"))
     if req.size_bytes > config.max_source_bytes:
         v.append(
             FieldViolation(
@@ -154,9 +178,45 @@ def uri_to_path(uri: str) -> Path:
     if parsed.scheme in ("", "file"):
         return Path(parsed.path if parsed.scheme else uri)
     raise InvalidArgument(
-        f"URI scheme {parsed.scheme!r} is not supported here; give a path or file:// URI the server can read",
+        f"URI scheme {shown(parsed.scheme, 20)} is not supported here; give a path or file:// URI the server can read",
         violations=[FieldViolation("header.uri", "unsupported scheme")],
     )
+
+
+def resolve_import(uri: str, config: ServiceConfig) -> Path:
+    """The file a `uri=` registration names, if the operator allowed its root.
+
+    Off unless `config.import_roots` lists folders. The path is resolved (every
+    symlink followed) before containment is checked, so a link cannot lead out
+    of a root; the data folder is never readable, even under a root. A missing,
+    unreadable and forbidden path get the same answer, so the reply tells
+    nothing about what exists outside the roots.
+    """
+    if not config.import_roots:
+        raise FailedPrecondition(
+            "this server reads no server-side paths (no import roots are configured); upload "
+            "the table instead, or ask the operator to start the server with --import-root",
+            violations=[FieldViolation("header.uri", "server-side paths are off")],
+        )
+    hidden = NotFound(
+        "no readable table at that path under this server's import roots (the same answer "
+        "for a path that is missing, unreadable or outside them); check the path, or upload "
+        "the table instead",
+        violations=[FieldViolation("header.uri", "not found under an import root")],
+    )
+    raw = uri_to_path(uri)
+    if not raw.is_absolute() or "\x00" in str(raw):
+        raise hidden
+    try:
+        real = raw.resolve(strict=True)
+        roots = [Path(r).resolve(strict=True) for r in config.import_roots]
+        data = Path(config.data_dir).resolve()
+        allowed = any(real.is_relative_to(r) for r in roots) and not real.is_relative_to(data)
+        if not (allowed and real.is_file() and os.access(real, os.R_OK)):
+            raise hidden
+    except (OSError, RuntimeError, ValueError):
+        raise hidden from None
+    return real
 
 
 class SourceService:
@@ -166,6 +226,23 @@ class SourceService:
         self.rows = stores.sources
         self._fingerprint_key = fingerprint_key(stores.secret)
 
+    @property
+    def limits(self) -> TableLimits:
+        c = self.config
+        return TableLimits(
+            rows=c.max_source_rows,
+            columns=c.max_source_columns,
+            decoded_bytes=c.decoded_bytes_limit,
+            cell_bytes=c.max_cell_bytes,
+        )
+
+    def check_header(self, req: RegisterRequest) -> None:
+        """Everything about a registration that can be refused before a byte of the table."""
+        validate_register(req, self.config)
+        self._refuse_existing(req.source_id)
+        if req.uri:
+            resolve_import(req.uri, self.config)
+
     def register(
         self,
         req: RegisterRequest,
@@ -174,22 +251,26 @@ class SourceService:
         alive: Callable[[], bool] = lambda: True,
     ) -> SourceRecord:
         """Register `payload` (an uploaded file) or the file `req.uri` names."""
-        validate_register(req, self.config)
-        self._refuse_existing(req.source_id)
+        self.check_header(req)
         if req.uri and payload is not None:
             raise InvalidArgument("send either a uri or table bytes, not both")
-        path = uri_to_path(req.uri) if req.uri else payload
+        path = resolve_import(req.uri, self.config) if req.uri else payload
         if path is None:
             raise InvalidArgument(
                 "no table: send chunks of a Parquet or CSV file after the header, or set header.uri"
             )
         declared_types = {c.name: c.arrow_type for c in req.schema or () if c.arrow_type}
         table = read_table(
-            path, fmt=req.fmt, max_bytes=self.config.max_source_bytes, types=declared_types
+            path,
+            fmt=req.fmt,
+            max_bytes=self.config.max_source_bytes,
+            types=declared_types,
+            limits=self.limits,
         )
         schema = merge_declarations(infer_schema(table), req.schema)
         schema.check_table(table)
         fp = fingerprint(table, self._fingerprint_key)
+        self._refuse_same_rows(fp)
         holdout = (
             self.config.default_holdout_fraction
             if req.holdout_fraction is None
@@ -214,6 +295,20 @@ class SourceService:
             raise AlreadyExists(
                 f"source 'sources/{source_id}' already exists{extra}; choose another id"
             )
+
+    def _refuse_same_rows(self, fp: str) -> None:
+        """A table already registered (live or deleted) gets no fresh budget under a new id."""
+        same = self.rows.with_fingerprint(fp)
+        if same is None:
+            return
+        source_id, deleted = same
+        state = " (deleted; its ledger is kept)" if deleted else ""
+        raise AlreadyExists(
+            f"a source with the same rows exists: {name_of('sources', source_id)}{state}. A "
+            "table registered again under a new id would get a fresh privacy budget for the "
+            "same people; train on that source instead",
+            metadata={"source": name_of("sources", source_id)},
+        )
 
     def _store(
         self,

@@ -32,6 +32,7 @@ from synth.server.servicers import (
     SourceServicer,
 )
 from synth.server.tls import ServerTls, bind, check_exposure, is_loopback
+from synth.server.uploads import Slots
 from synth.v1 import (
     datasets_pb2,
     datasets_pb2_grpc,
@@ -81,6 +82,7 @@ class RunningServer:
         self.health = health_servicer
         self.shutting_down = threading.Event()
         self._stopped = threading.Event()
+        self.upload_slots: Slots | None = None
 
     @property
     def address(self) -> str:
@@ -113,35 +115,51 @@ def start_server(
     port: int = 0,
     host: str = "127.0.0.1",
     config: ServiceConfig | None = None,
-    max_workers: int = 32,
+    max_workers: int | None = None,
     tls: ServerTls | None = None,
     insecure_remote: bool = False,
 ) -> RunningServer:
-    """Start a server on `host:port` (0 picks a free port) over the data folder."""
+    """Start a server on `host:port` (0 picks a free port) over the data folder.
+
+    `max_workers` overrides `config.rpc_threads`. Calls past
+    `config.max_concurrent_rpcs` are refused with RESOURCE_EXHAUSTED at once.
+    """
     cfg = (
         replace(config, data_dir=Path(data_dir))
         if config
         else ServiceConfig(data_dir=Path(data_dir))
     )
     check_exposure(host, tls, insecure_remote=insecure_remote)
+    if max_workers is not None:
+        cfg = replace(cfg, rpc_threads=max_workers)
     svc = SynthService(cfg)
     ensure_admin_token(svc.stores.tokens, cfg.data_dir)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="synth-rpc"),
+        futures.ThreadPoolExecutor(max_workers=cfg.rpc_threads, thread_name_prefix="synth-rpc"),
         interceptors=[ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),
         ],
+        maximum_concurrent_rpcs=cfg.max_concurrent_rpcs,
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     running_port = bind(server, host, port, tls)
     running = RunningServer(server, running_port, host, svc, health_servicer)
-    sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceServicer(svc), server)
+    source_servicer = SourceServicer(svc)
+    running.upload_slots = source_servicer.uploads  # what the limits hold, for tests and operators
+    sources_pb2_grpc.add_SourceServiceServicer_to_server(source_servicer, server)
     models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(svc), server)
-    datasets_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(svc), server)
-    evaluations_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationServicer(svc), server)
-    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(svc, running.shutting_down), server)
+    # One pool of slots for every server stream (watches and downloads), so that together
+    # with the uploads they never hold every thread.
+    streams = Slots(cfg.max_concurrent_streams, "streams", cfg.max_streams_per_caller)
+    datasets_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(svc, streams), server)
+    evaluations_pb2_grpc.add_EvaluationServiceServicer_to_server(
+        EvaluationServicer(svc, streams), server
+    )
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(
+        JobServicer(svc, running.shutting_down, streams), server
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server

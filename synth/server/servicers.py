@@ -8,16 +8,17 @@ from typing import Any
 
 import grpc
 
-from synth.base.errors import FieldViolation, InvalidArgument, Unavailable
+from synth.base.errors import FieldViolation, InvalidArgument, Unauthenticated, Unavailable
 from synth.base.names import parse_name
 from synth.core.evaluation import EvaluateRequest
 from synth.core.generation import GenerateRequest
 from synth.core.service import SynthService
 from synth.core.training import TrainRequest
 from synth.jobs.state import JobState
-from synth.server import convert
-from synth.server.uploads import check_alive, receive
-from synth.store.pages import page_size
+from synth.server import bounds, convert
+from synth.server.auth import caller
+from synth.server.uploads import Slots, check_alive, receive
+from synth.store.pages import bounded_by_bytes, page_size
 from synth.v1 import (
     common_pb2,
     datasets_pb2,
@@ -36,15 +37,44 @@ DEFAULT_CHUNK = 1024 * 1024
 MAX_CHUNK = 3 * 1024 * 1024
 
 
+def _caller_key(context: grpc.ServicerContext) -> str:
+    """Whose share of the upload and stream slots a call takes: its token's subject. A
+    call without an identity (a server without the auth interceptor) has a share of its
+    own; the global caps still hold."""
+    try:
+        return caller().subject
+    except Unauthenticated:
+        return f"anonymous-{id(context)}"
+
+
+def _bounded(page: Any, request: Any, to_pb: Any) -> tuple[list[Any], str]:
+    """A page's items as protos, cut where the response would pass its byte budget."""
+    return bounded_by_bytes(
+        [to_pb(r) for r in page.items], page.next_token, request.page_token, lambda m: m.ByteSize()
+    )
+
+
 class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
     def __init__(self, svc: SynthService) -> None:
         self.svc = svc
+        self.uploads = Slots(
+            svc.config.max_concurrent_uploads, "uploads", svc.config.max_uploads_per_caller
+        )
 
     def RegisterSource(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        with self.uploads.slot(_caller_key(context)):
+            return self._register(request_iterator, context)
+
+    def _register(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
         tmp = self.svc.upload_file()
         try:
             req, got_bytes = receive(
-                request_iterator, context, tmp, max_bytes=self.svc.config.max_source_bytes
+                request_iterator,
+                context,
+                tmp,
+                max_bytes=self.svc.config.max_source_bytes,
+                check_header=self.svc.sources.check_header,
+                idle_timeout=self.svc.config.upload_idle_timeout_s,
             )
             record = self.svc.sources.register(
                 req, tmp if got_bytes else None, alive=context.is_active
@@ -61,9 +91,8 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
         page = self.svc.sources.list(
             page_size=page_size(request.page_size), token=request.page_token
         )
-        return sources_pb2.ListSourcesResponse(
-            sources=[convert.source_to_pb(s) for s in page.items], next_page_token=page.next_token
-        )
+        items, token = _bounded(page, request, convert.source_to_pb)
+        return sources_pb2.ListSourcesResponse(sources=items, next_page_token=token)
 
     def UpdateSchema(self, request: Any, context: grpc.ServicerContext) -> Any:
         source_id = parse_name(request.name, "sources")
@@ -72,7 +101,9 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
                 "schema is required", violations=[FieldViolation("schema", "required")]
             )
         record = self.svc.sources.update_schema(
-            source_id, convert.schema_from_pb(request.schema), approve=request.approve
+            source_id,
+            convert.schema_from_pb(bounds.schema_bounds(request.schema)),
+            approve=request.approve,
         )
         return convert.source_to_pb(record)
 
@@ -97,12 +128,12 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
     def Train(self, request: Any, context: grpc.ServicerContext) -> Any:
         req = TrainRequest(
             source_id=parse_name(request.source, "sources", field="source"),
-            generator=request.generator or "auto",
-            epsilon=request.epsilon if request.HasField("epsilon") else None,
-            delta=request.delta if request.HasField("delta") else None,
+            generator=bounds.column(request.generator, "generator") or "auto",
+            epsilon=bounds.epsilon(request.epsilon if request.HasField("epsilon") else None),
+            delta=bounds.delta(request.delta if request.HasField("delta") else None),
             params=convert.struct_to_dict(request.params),
-            idempotency_key=request.idempotency_key,
-            display_name=request.display_name,
+            idempotency_key=bounds.idempotency_key(request.idempotency_key),
+            display_name=bounds.display_name(request.display_name),
             validate_only=request.validate_only,
         )
         return convert.job_to_pb(self.svc.training.submit(req))
@@ -115,22 +146,27 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
         page = self.svc.training.list(
             page_size=page_size(request.page_size), token=request.page_token, source_id=source
         )
-        return models_pb2.ListModelsResponse(
-            models=[convert.model_to_pb(m) for m in page.items], next_page_token=page.next_token
-        )
+        items, token = _bounded(page, request, convert.model_to_pb)
+        return models_pb2.ListModelsResponse(models=items, next_page_token=token)
+
+
+def _streams(svc: SynthService, streams: Slots | None) -> Slots:
+    c = svc.config
+    return streams or Slots(c.max_concurrent_streams, "streams", c.max_streams_per_caller)
 
 
 class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
-    def __init__(self, svc: SynthService) -> None:
+    def __init__(self, svc: SynthService, streams: Slots | None = None) -> None:
         self.svc = svc
+        self.streams = _streams(svc, streams)
 
     def Generate(self, request: Any, context: grpc.ServicerContext) -> Any:
         req = GenerateRequest(
             model_id=parse_name(request.model, "models", field="model"),
             rows=request.rows,
-            seed=request.seed if request.HasField("seed") else None,
-            idempotency_key=request.idempotency_key,
-            display_name=request.display_name,
+            seed=bounds.seed(request.seed if request.HasField("seed") else None),
+            idempotency_key=bounds.idempotency_key(request.idempotency_key),
+            display_name=bounds.display_name(request.display_name),
             validate_only=request.validate_only,
         )
         return convert.job_to_pb(self.svc.generation.submit(req))
@@ -142,9 +178,8 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         page = self.svc.generation.list(
             page_size=page_size(request.page_size), token=request.page_token, parent=request.parent
         )
-        return datasets_pb2.ListDatasetsResponse(
-            datasets=[convert.dataset_to_pb(d) for d in page.items], next_page_token=page.next_token
-        )
+        items, token = _bounded(page, request, convert.dataset_to_pb)
+        return datasets_pb2.ListDatasetsResponse(datasets=items, next_page_token=token)
 
     def DownloadDataset(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         path = self.svc.generation.dataset_path(parse_name(request.name, "datasets"))
@@ -154,7 +189,8 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                 f"chunk_size must be in (0, {MAX_CHUNK}]",
                 violations=[FieldViolation("chunk_size", "out of range")],
             )
-        yield from stream_file(path, chunk, context)
+        with self.streams.slot(_caller_key(context)):
+            yield from stream_file(path, chunk, context)
 
 
 def stream_file(path: Path, chunk: int, context: grpc.ServicerContext) -> Iterator[Any]:
@@ -172,16 +208,17 @@ def stream_file(path: Path, chunk: int, context: grpc.ServicerContext) -> Iterat
 
 
 class EvaluationServicer(evaluations_pb2_grpc.EvaluationServiceServicer):
-    def __init__(self, svc: SynthService) -> None:
+    def __init__(self, svc: SynthService, streams: Slots | None = None) -> None:
         self.svc = svc
+        self.streams = _streams(svc, streams)
 
     def Evaluate(self, request: Any, context: grpc.ServicerContext) -> Any:
         req = EvaluateRequest(
             dataset_id=parse_name(request.dataset, "datasets", field="dataset"),
-            target=request.target,
-            seed=request.seed if request.HasField("seed") else None,
-            metrics=tuple(request.metrics),
-            idempotency_key=request.idempotency_key,
+            target=bounds.column(request.target, "target"),
+            seed=bounds.seed(request.seed if request.HasField("seed") else None),
+            metrics=tuple(bounds.column(m, "metrics") for m in request.metrics),
+            idempotency_key=bounds.idempotency_key(request.idempotency_key),
             validate_only=request.validate_only,
         )
         return convert.job_to_pb(self.svc.evaluation.submit(req))
@@ -195,20 +232,20 @@ class EvaluationServicer(evaluations_pb2_grpc.EvaluationServiceServicer):
         page = self.svc.evaluation.list(
             page_size=page_size(request.page_size), token=request.page_token, parent=request.parent
         )
-        return evaluations_pb2.ListEvaluationsResponse(
-            evaluations=[convert.evaluation_to_pb(e) for e in page.items],
-            next_page_token=page.next_token,
-        )
+        items, token = _bounded(page, request, convert.evaluation_to_pb)
+        return evaluations_pb2.ListEvaluationsResponse(evaluations=items, next_page_token=token)
 
     def DownloadReport(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         path = self.svc.evaluation.report_path(parse_name(request.name, "evaluations"))
-        yield from stream_file(path, DEFAULT_CHUNK, context)
+        with self.streams.slot(_caller_key(context)):
+            yield from stream_file(path, DEFAULT_CHUNK, context)
 
 
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):
-    def __init__(self, svc: SynthService, shutting_down: Any) -> None:
+    def __init__(self, svc: SynthService, shutting_down: Any, streams: Slots | None = None) -> None:
         self.svc = svc
         self.shutting_down = shutting_down
+        self.streams = _streams(svc, streams)
 
     def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         return convert.job_to_pb(self.svc.jobs.get(parse_name(request.name, "jobs")))
@@ -221,9 +258,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             target=request.target,
             state=state,
         )
-        return jobs_pb2.ListJobsResponse(
-            jobs=[convert.job_to_pb(j) for j in page.items], next_page_token=page.next_token
-        )
+        items, token = _bounded(page, request, convert.job_to_pb)
+        return jobs_pb2.ListJobsResponse(jobs=items, next_page_token=token)
 
     def WatchJob(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         job_id = parse_name(request.name, "jobs")
@@ -232,9 +268,10 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             return context.is_active() and not self.shutting_down.is_set()
 
         last = None
-        for job in self.svc.jobs.watch(job_id, alive=alive):
-            last = job
-            yield convert.job_to_pb(job)
+        with self.streams.slot(_caller_key(context)):
+            for job in self.svc.jobs.watch(job_id, alive=alive):
+                last = job
+                yield convert.job_to_pb(job)
         if self.shutting_down.is_set() and (last is None or not last.state.final):
             raise Unavailable("the server is shutting down; watch the job again once it is back")
 

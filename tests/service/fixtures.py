@@ -17,6 +17,12 @@ def csv_bytes(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
+def distinct_csv(table: pa.Table, i: int, rows: int = 3000) -> bytes:
+    """`rows` rows of `table` starting at row `i`, as CSV: a table of its own for each `i`
+    (the same rows registered again under another id are refused: no fresh budget)."""
+    return csv_bytes(table.slice(i, rows))
+
+
 def register_approved(client: Client, source_id: str, data: Any = None, **kw: Any) -> Source:
     """`client.register_source`, then approve the proposed schema as is (a registered
     schema is pending, and training refuses it): for tests that train on the source.

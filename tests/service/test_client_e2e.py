@@ -16,6 +16,7 @@ import synth
 from synth.base.schema import TableSchema
 from synth.base.tableio import read_metadata
 from synth.client import Client, Dataset, JobState, Model, Source
+from synth.core.config import ServiceConfig
 from synth.server import start_server
 from tests.service.fixtures import register_approved
 
@@ -112,18 +113,27 @@ def synth_small(i: int) -> pl.DataFrame:
 
 def test_tables_of_every_kind_register_alike(client: Client, adult: pa.Table) -> None:
     part = adult.slice(0, 3000)
-    prints = set()
-    for i, data in enumerate((part, pl.from_arrow(part), part.to_pandas())):
-        s = client.register_source(f"kind-{i}", data, budget=CAP)
-        assert s.row_count == 3000 and s.schema.names == part.column_names
-        prints.add(s.fingerprint)
-    assert len(prints) == 1  # the same content, whatever the frame it came in
+    s = client.register_source("kind-0", part, budget=CAP)
+    assert s.row_count == 3000 and s.schema.names == part.column_names
+    for i, data in enumerate((pl.from_arrow(part), part.to_pandas()), start=1):
+        # The same content, whatever the frame it came in: refused as the same rows.
+        with pytest.raises(synth.AlreadyExists, match="same rows exists: sources/kind-0"):
+            client.register_source(f"kind-{i}", data, budget=CAP)
 
 
-def test_register_by_a_path_the_server_reads(client: Client, adult_csv: Path) -> None:
-    s = client.register_source("by-uri", uri=str(adult_csv), budget=CAP)
-    assert s.row_count == 32_561
-    assert s.fingerprint == client.get_source("adult").fingerprint
+def test_register_by_a_path_the_server_reads(tmp_path: Path, adult: pa.Table) -> None:
+    roots = tmp_path / "imports"
+    roots.mkdir()
+    pq.write_table(adult.slice(0, 2000), roots / "part.parquet")
+    config = ServiceConfig(data_dir=tmp_path / "data", import_roots=(roots,))
+    with start_server(tmp_path / "data", config=config) as running, Client.connect(
+        running.address
+    ) as c:
+        s = c.register_source("by-uri", uri=str(roots / "part.parquet"), budget=CAP)
+        assert s.row_count == 2000
+        # The same rows uploaded are the same source.
+        with pytest.raises(synth.AlreadyExists, match="sources/by-uri"):
+            c.register_source("by-upload", adult.slice(0, 2000), budget=CAP)
 
 
 def test_schema_export_edit_and_send_back(client: Client, adult: pa.Table, tmp_path: Path) -> None:
@@ -274,10 +284,10 @@ def test_transfers_can_show_byte_progress(
     assert f"download {dataset.id}" in err and "100%" in err
 
 
-def test_hyperparameters_pass_as_keywords(client, adult_csv) -> None:  # type: ignore[no-untyped-def]
+def test_hyperparameters_pass_as_keywords(client, adult) -> None:  # type: ignore[no-untyped-def]
     import synth
 
-    src = register_approved(client, "kw-params", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
+    src = register_approved(client, "kw-params", adult.slice(0, 4000), budget=synth.Budget(epsilon=3.0, delta=1e-6))
     model = client.train(src, generator="dp_marginals", epsilon=1.0, bins=32).result()
     assert model.params["bins"] == 32
     with pytest.raises(synth.InvalidArgument, match="both in params and as keywords"):
@@ -286,7 +296,7 @@ def test_hyperparameters_pass_as_keywords(client, adult_csv) -> None:  # type: i
         client.train(src, generator="dp_marginals", epsilon=1.0, no_such_knob=1)
 
 
-def test_a_model_never_shows_its_training_seed(server, client, adult_csv) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_never_shows_its_training_seed(server, client, adult) -> None:  # type: ignore[no-untyped-def]
     """The model says only whether a seed was fixed, never the seed (with the server secret, it replays the noise)."""
     import json
 
@@ -295,7 +305,7 @@ def test_a_model_never_shows_its_training_seed(server, client, adult_csv) -> Non
     import synth
     from synth.store.sqltables import models
 
-    src = register_approved(client, "seedless", adult_csv, budget=synth.Budget(epsilon=3.0, delta=1e-6))
+    src = register_approved(client, "seedless", adult.slice(0, 4500), budget=synth.Budget(epsilon=3.0, delta=1e-6))
     drawn = client.train(src, generator="dp_marginals", epsilon=1.0).result()
     fixed = client.train(src, generator="dp_marginals", epsilon=1.0, seed=12345).result()
     for model, seeded in ((drawn, False), (fixed, True)):

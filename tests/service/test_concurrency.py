@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import pyarrow as pa
 import pytest
 
 from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import RunningServer
 from synth.v1 import jobs_pb2, sources_pb2
+from tests.service.fixtures import distinct_csv
 from tests.service.stubs import Stubs
 
 
-def test_ten_clients_register_and_train_at_once(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
+def _register_retrying(s: Stubs, source_id: str, data: bytes) -> sources_pb2.Source:
+    """Register as a well-behaved client does: the server takes 8 uploads at once and
+    asks the ninth and tenth to retry in a moment."""
+    for _ in range(100):
+        try:
+            return s.register_approved(source_id, data, epsilon=2.0)
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or "uploads at once" not in err.details():
+                raise
+            time.sleep(0.2)
+    raise AssertionError("no upload slot in 20 s")
+
+
+def test_ten_clients_register_and_train_at_once(fresh_server: RunningServer, adult: pa.Table) -> None:
     def client(i: int) -> tuple[str, int]:
         s = Stubs.connect(fresh_server.address)
         try:
-            src = s.register_approved(f"client-{i}", adult_small_csv, epsilon=2.0)
+            src = _register_retrying(s, f"client-{i}", distinct_csv(adult, i))
             done = s.wait(s.train(src.name, epsilon=1.0))
             return src.name, done.state
         finally:

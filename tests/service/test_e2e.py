@@ -11,6 +11,7 @@ import pytest
 
 from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.v1 import jobs_pb2, models_pb2, sources_pb2
+from tests.service.fixtures import distinct_csv
 from tests.service.stubs import Stubs
 
 
@@ -82,9 +83,9 @@ def test_tables_larger_than_the_message_limit_stream_both_ways(
     assert pq.read_table(io.BytesIO(data)).num_rows == 600_000
 
 
-def test_list_calls_paginate(stubs: Stubs, adult_small_csv: bytes) -> None:
+def test_list_calls_paginate(stubs: Stubs, adult: pa.Table) -> None:
     for i in range(5):
-        stubs.register(f"s{i}", adult_small_csv)
+        stubs.register(f"s{i}", distinct_csv(adult, i, rows=200))
     names: list[str] = []
     token = ""
     while True:

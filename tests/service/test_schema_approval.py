@@ -146,6 +146,7 @@ def test_registration_approves_only_a_schema_that_declares_every_part(
     assert pending.schema_state == sources_pb2.SCHEMA_PENDING
 
     full = _declared(("x", schema_pb2.NUMERICAL, "int64", False), ("c", schema_pb2.CATEGORICAL, "string", False))
+    csv += b"40,a\n"  # rows of its own: the same rows are refused as the same source
     src = stubs.register("declared", csv, schema=full, approve_schema=True)
     assert src.schema_state == sources_pb2.SCHEMA_APPROVED and src.approved_schema_version == 1
     assert list(src.inferred_fields) == []

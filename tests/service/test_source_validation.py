@@ -122,17 +122,26 @@ def test_table_over_the_configured_size_is_refused(tmp_path: Path, adult_small_c
         running.stop(grace=0)
 
 
-def test_a_path_the_server_cannot_read_is_refused(stubs: Stubs, data_folder: Path) -> None:
+def test_a_path_is_refused_when_the_server_has_no_import_roots(stubs: Stubs, data_folder: Path) -> None:
     with pytest.raises(grpc.RpcError) as err:
         stubs.register("bad", None, uri="/no/such/file.csv")
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "no file at '/no/such/file.csv'" in err.value.details()
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "reads no server-side paths" in err.value.details()
     assert_nothing_stored(stubs, data_folder)
 
 
-def test_register_by_path(stubs: Stubs, adult_csv_path: Path) -> None:
-    src = stubs.register("adult", None, uri=str(adult_csv_path), holdout_fraction=0.1, split_seed=3)
-    assert src.row_count == 32561 and src.holdout_rows == 3256 and src.split_seed == 3
+def test_register_by_path(tmp_path: Path, adult_csv_path: Path) -> None:
+    """Under an import root the operator listed (tests/service/test_hostile_paths.py has the rest)."""
+    folder = tmp_path / "data"
+    config = ServiceConfig(data_dir=folder, import_roots=(adult_csv_path.parent,))
+    running = start_server(folder, config=config)
+    s = Stubs.connect(running.address)
+    try:
+        src = s.register("adult", None, uri=str(adult_csv_path), holdout_fraction=0.1, split_seed=3)
+        assert src.row_count == 32561 and src.holdout_rows == 3256 and src.split_seed == 3
+    finally:
+        s.channel.close()
+        running.stop(grace=0)
 
 
 def test_duplicate_source_id_is_refused_and_the_first_kept(
