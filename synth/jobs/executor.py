@@ -19,9 +19,19 @@ Resumable = Callable[[], bool]
 
 class Executor(Protocol):
     def submit(
-        self, job_id: str, fn: JobFn, *, resumable: Resumable | None = None, running: bool = False
+        self,
+        job_id: str,
+        fn: JobFn,
+        *,
+        resumable: Resumable | None = None,
+        running: bool = False,
+        owner: str = "",
     ) -> None:
-        """Queue `fn`; `running=True` picks up a job a previous process left RUNNING."""
+        """Queue `fn`; `running=True` picks up a job a previous process left RUNNING.
+
+        Owners take turns for the workers (`synth.jobs.fair`): one owner's queue
+        never holds back another owner's next job.
+        """
 
     def cancel(self, job_id: str) -> None:
         """Ask a job to stop; a job still queued is cancelled at once."""

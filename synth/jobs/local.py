@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from synth.base.errors import Cancelled, Interrupted
 from synth.jobs.context import JobContext
 from synth.jobs.executor import JobFn, Resumable
+from synth.jobs.fair import FairPool
 from synth.jobs.updates import JobUpdates
 
 log = logging.getLogger(__name__)
@@ -22,20 +22,25 @@ log = logging.getLogger(__name__)
 class LocalExecutor:
     def __init__(self, jobs: JobUpdates, *, workers: int = 2) -> None:
         self.jobs = jobs
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth-job")
+        self._pool = FairPool(workers)
         self._contexts: dict[str, JobContext] = {}
-        self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._shutdown = threading.Event()
 
     def submit(
-        self, job_id: str, fn: JobFn, *, resumable: Resumable | None = None, running: bool = False
+        self,
+        job_id: str,
+        fn: JobFn,
+        *,
+        resumable: Resumable | None = None,
+        running: bool = False,
+        owner: str = "",
     ) -> None:
         """Queue `fn`; `running=True` picks up a job a previous process left RUNNING."""
         ctx = JobContext(job_id=job_id, jobs=self.jobs, shutdown_event=self._shutdown)
         with self._lock:
             self._contexts[job_id] = ctx
-            self._futures[job_id] = self._pool.submit(self._run, ctx, fn, resumable, running)
+            self._pool.submit(owner, self._run, ctx, fn, resumable, running)
 
     def _run(self, ctx: JobContext, fn: JobFn, resumable: Resumable | None, running: bool) -> None:
         try:
@@ -62,7 +67,6 @@ class LocalExecutor:
         finally:
             with self._lock:
                 self._contexts.pop(ctx.job_id, None)
-                self._futures.pop(ctx.job_id, None)
 
     def cancel(self, job_id: str) -> None:
         """Ask a job to stop; a job still queued is cancelled at once (and refunded)."""
@@ -75,4 +79,4 @@ class LocalExecutor:
     def shutdown(self, *, wait: bool = True) -> None:
         """Interrupt running jobs, mark queued ones INTERRUPTED, wait for workers to return."""
         self._shutdown.set()
-        self._pool.shutdown(wait=wait, cancel_futures=False)
+        self._pool.shutdown(wait=wait)

@@ -39,7 +39,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -48,6 +47,7 @@ from synth.base.errors import Cancelled, Interrupted, ResourceLimit, SynthError,
 from synth.base.progress import Progress
 from synth.jobs.context import JobContext
 from synth.jobs.executor import JobFn, Resumable
+from synth.jobs.fair import FairPool
 from synth.jobs.updates import JobUpdates
 
 log = logging.getLogger(__name__)
@@ -258,19 +258,25 @@ class ProcessExecutor:
         self.stop_grace = stop_grace
         # The forkserver imports these once (the entry's module, say); each job forks from it.
         self._mp = _context((*preload, entry.__module__))
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth-job")
+        self._pool = FairPool(workers)
         self._children: dict[str, _Child] = {}
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._shutdown = threading.Event()
 
     def submit(
-        self, job_id: str, fn: JobFn, *, resumable: Resumable | None = None, running: bool = False
+        self,
+        job_id: str,
+        fn: JobFn,
+        *,
+        resumable: Resumable | None = None,
+        running: bool = False,
+        owner: str = "",
     ) -> None:
         """Queue `fn` (an `IsolatedJob`); `running=True` picks up a job left RUNNING."""
         if not isinstance(fn, IsolatedJob):
             raise TypeError("the process executor runs IsolatedJob work only")
-        self._pool.submit(self._run, job_id, fn, resumable, running)
+        self._pool.submit(owner, self._run, job_id, fn, resumable, running)
 
     def _run(
         self, job_id: str, work: IsolatedJob, resumable: Resumable | None, running: bool
@@ -430,7 +436,7 @@ class ProcessExecutor:
             children = list(self._children.values())
         for child in children:
             self._ask_to_stop(child, "shutdown")
-        self._pool.shutdown(wait=wait, cancel_futures=False)
+        self._pool.shutdown(wait=wait)
 
     def pid(self, job_id: str) -> int | None:
         """The process id of a running job (for tests and operators), None if it has none."""
