@@ -1,16 +1,18 @@
 """Receiving a table in a client stream: header first, then chunks into a temp file.
 
 An upload is the one call a client can hold open at no cost to itself, so it
-is bounded three ways: a semaphore caps the uploads in progress (the rest of
-the server's threads stay free for other calls), each message must come
-within the idle timeout, and the header is checked before any body byte is
-accepted.
+is bounded four ways: slots cap the uploads in progress, in all and per
+caller (the rest of the server's threads stay free for other calls), each
+message must come within the idle timeout, after a grace period the upload
+must keep a minimum average rate (no slow drip), and the header is checked
+before any body byte is accepted.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +33,12 @@ from synth.server.convert import schema_from_pb
 from synth.v1 import sources_pb2
 
 _FORMATS = {sources_pb2.PARQUET: "parquet", sources_pb2.CSV: "csv"}
+
+#: After the first RATE_GRACE_S seconds, an upload must average at least this many bytes
+#: a second: a client that drips a byte just inside the idle timeout would otherwise hold
+#: its slot for as long as it likes.
+MIN_UPLOAD_BYTES_PER_S = 16 * 1024
+RATE_GRACE_S = 60.0
 
 
 def header_to_request(h: sources_pb2.RegisterSourceHeader) -> RegisterRequest:
@@ -169,6 +177,16 @@ def with_idle_timeout(
         stop.set()
 
 
+def _check_rate(size: int, elapsed: float) -> None:
+    if elapsed > RATE_GRACE_S and size < MIN_UPLOAD_BYTES_PER_S * elapsed:
+        raise DeadlineExceeded(
+            f"the upload averaged {size / elapsed / 1024:.1f} KiB/s, under this server's "
+            f"floor of {MIN_UPLOAD_BYTES_PER_S // 1024} KiB/s, and was cut off; nothing was "
+            "stored. Send the chunks without pauses",
+            metadata={"min_upload_bytes_per_s": str(MIN_UPLOAD_BYTES_PER_S)},
+        )
+
+
 def receive(
     requests: Iterator[sources_pb2.RegisterSourceRequest],
     context: grpc.ServicerContext,
@@ -193,9 +211,11 @@ def receive(
     req = header_to_request(first.header)
     check_header(req)
     size = 0
+    start = time.monotonic()
     with open(into, "wb") as fh:
         for msg in stream:
             check_alive(context)
+            _check_rate(size, time.monotonic() - start)
             if msg.WhichOneof("payload") != "chunk":
                 raise InvalidArgument("only one header per upload; the rest must be chunks")
             if req.uri:

@@ -7,6 +7,7 @@ generous deadline, no timing assertion), and afterwards nothing is stored.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import grpc
 import pyarrow as pa
 import pytest
 
-from synth.server import RunningServer
+from synth.server import RunningServer, uploads
 from synth.v1 import common_pb2, sources_pb2
 from tests.service.fixtures import distinct_csv
 from tests.service.hostile import (
@@ -196,3 +197,33 @@ def test_a_taken_id_is_refused_before_any_body_byte(
     assert after == before  # the cap did not move
     assert list((folder / "artifacts" / "tmp").iterdir()) == []
     honest_calls_answer(running)
+
+
+def test_an_upload_that_drips_is_cut_off(
+    running: RunningServer, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten bytes every 0.1 s never trip the idle timeout; the rate floor cuts it off
+    (the floor and its grace are lowered here so the test is short)."""
+    monkeypatch.setattr(uploads, "RATE_GRACE_S", 0.5)
+    monkeypatch.setattr(uploads, "MIN_UPLOAD_BYTES_PER_S", 1 << 20)
+    stop = threading.Event()
+
+    def drip() -> Iterator[sources_pb2.RegisterSourceRequest]:
+        yield header("drip")
+        offset = 0
+        while not stop.wait(0.1):
+            yield sources_pb2.RegisterSourceRequest(
+                chunk=common_pb2.DataChunk(data=b"a,b\n1,2\n3\n"[:10], offset=offset)
+            )
+            offset += 10
+
+    stubs = connect(running)
+    call = stubs.sources.RegisterSource.future(drip(), timeout=60)
+    try:
+        honest_calls_answer(running)
+        err = call.exception()
+    finally:
+        stop.set()
+    assert err is not None and err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "under this server's floor of 1024 KiB/s" in err.details()
+    assert_nothing_stored(stubs, folder, "drip")
