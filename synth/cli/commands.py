@@ -90,7 +90,10 @@ def serve(args: argparse.Namespace) -> int:
         options["max_concurrent_uploads"] = args.max_concurrent_uploads
     if args.upload_idle_timeout is not None:
         options["upload_idle_timeout_s"] = args.upload_idle_timeout
-    config = server.ServerConfig(data_dir=Path(args.data_dir), **options)
+    try:
+        config = server.ServerConfig(data_dir=Path(args.data_dir), **options)
+    except ValueError as exc:  # a limit out of its range: the operator's to fix
+        raise InvalidArgument(str(exc)) from None
     server.serve_forever(
         Path(args.data_dir),
         port=args.port,

@@ -135,3 +135,11 @@ def test_synth_serve_takes_import_roots(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert config.upload_idle_timeout_s == 5  # type: ignore[attr-defined]
     default = build_parser().parse_args(["serve"])
     assert default.import_root == []
+
+
+def test_synth_serve_refuses_a_limit_out_of_range(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from synth.cli import main
+
+    code = main(["serve", "--data-dir", str(tmp_path / "d"), "--max-concurrent-uploads", "100"])
+    assert code == 2
+    assert "must be below rpc_threads" in capsys.readouterr().err
