@@ -70,8 +70,11 @@ def remove_record(port: int) -> None:
 
 def data_dir_serving(port: int) -> Path | None:
     """The data folder of the live local server on `port`, per its record; None if none."""
+    path = _record_path(port)
     try:
-        record = json.loads(_record_path(port).read_text(encoding="utf-8"))
+        if hasattr(os, "getuid") and path.stat().st_uid != os.getuid():
+            return None  # only records this user wrote
+        record = json.loads(path.read_text(encoding="utf-8"))
         pid, folder = int(record["pid"]), Path(record["data_dir"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
