@@ -21,6 +21,14 @@ class ServiceConfig:
     max_source_bytes: int = 2 * 1024**3
     #: Largest dataset one Generate call may ask for.
     max_generate_rows: int = 200_000_000
+    # --- per caller (issue 12): refused with QUOTA_EXCEEDED before anything is charged
+    #: Jobs one owner may have queued or running at once.
+    max_active_jobs_per_owner: int = 20
+    #: Rows one owner's queued and running generations may ask for together.
+    max_active_rows_per_owner: int = 50_000_000
+    #: The largest (ε, δ) cap an owner may set at registration; above it only an admin.
+    owner_max_epsilon_cap: float = 10.0
+    owner_max_delta_cap: float = 1e-4
     #: Worker threads of the local job executor.
     job_workers: int = 2
     #: Torch intra-op threads per process; 0 means the cores divided among the

@@ -18,10 +18,12 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from synth.base.atomic import write_bytes_atomic
-from synth.base.errors import FieldViolation, InvalidArgument
+from synth.base.errors import FieldViolation, InvalidArgument, PermissionDenied
 from synth.base.names import name_of, new_id
+from synth.base.principal import SYSTEM, Principal, Role
 from synth.base.progress import Progress
 from synth.core import estimates, submission
+from synth.core.access import evaluation_filter, require, sees_evaluations_of
 from synth.core.generation import GenerationService
 from synth.core.sources import SourceService
 from synth.core.stores import Stores
@@ -85,11 +87,18 @@ class EvaluationService:
         self.sources = sources
         self.datasets = datasets
 
-    def submit(self, req: EvaluateRequest) -> JobRecord:
+    def submit(self, who: Principal, req: EvaluateRequest) -> JobRecord:
         from evaluators import STEPS
 
-        dataset = self.datasets.get(req.dataset_id)
-        source = self.sources.get(dataset.source_id)
+        require(who, Role.OWNER, "evaluating a dataset")
+        submission.check_quota(self.stores, who.subject)
+        dataset = self.datasets.get(who, req.dataset_id)
+        source = self.sources.get(SYSTEM, dataset.source_id)
+        if not sees_evaluations_of(who, source.owner):
+            raise PermissionDenied(
+                "evaluations are the source owner's alone: they hold statistics of the real "
+                f"rows. Ask the owner of {name_of('sources', source.id)} to evaluate it"
+            )
         if req.target and req.target not in source.schema.names:
             raise InvalidArgument(
                 f"target {req.target!r} is not a column of {name_of('sources', source.id)}; "
@@ -122,6 +131,7 @@ class EvaluationService:
             idempotency_key=req.idempotency_key,
             plan=job_plan,
             validate_only=req.validate_only,
+            owner=who.subject,
         )
 
     def admit(self, synthetic_rows: int, source: SourceRecord) -> JobPlan:
@@ -147,8 +157,8 @@ class EvaluationService:
         from evaluators import EvaluateOptions, evaluate
 
         request = job.request
-        dataset = self.datasets.get(request["dataset"])
-        source = self.sources.get(dataset.source_id)
+        dataset = self.datasets.get(SYSTEM, request["dataset"])
+        source = self.sources.get(SYSTEM, dataset.source_id)
         synthetic = pq.read_table(self.stores.artifacts.path(dataset.artifact))
         ctx.touch_data()
         train = self.sources.read_part(source, "train")
@@ -196,16 +206,23 @@ class EvaluationService:
             raise
         return name_of("evaluations", evaluation_id)
 
-    def get(self, evaluation_id: str, *, with_result: bool = True) -> EvaluationRecord:
-        rec = self.stores.evaluations.get(evaluation_id)
+    def get(
+        self, who: Principal, evaluation_id: str, *, with_result: bool = True
+    ) -> EvaluationRecord:
+        """The evaluation, if `who` owns its source; else the NotFound of an absent id."""
+        rec = self.stores.evaluations.get(evaluation_id, owner=evaluation_filter(who))
         if with_result:
             path = self.stores.artifacts.path(rec.artifact) / RESULT_FILE
             rec = dataclasses.replace(rec, result=json.loads(path.read_text()))
         return rec
 
-    def report_path(self, evaluation_id: str) -> Path:
-        rec = self.get(evaluation_id, with_result=False)
+    def report_path(self, who: Principal, evaluation_id: str) -> Path:
+        rec = self.get(who, evaluation_id, with_result=False)
         return self.stores.artifacts.path(rec.artifact) / REPORT_FILE
 
-    def list(self, *, page_size: int, token: str, parent: str = "") -> Page[EvaluationRecord]:
-        return self.stores.evaluations.list(page_size=page_size, token=token, parent=parent)
+    def list(
+        self, who: Principal, *, page_size: int, token: str, parent: str = ""
+    ) -> Page[EvaluationRecord]:
+        return self.stores.evaluations.list(
+            page_size=page_size, token=token, parent=parent, owner=evaluation_filter(who)
+        )

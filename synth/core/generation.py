@@ -13,9 +13,11 @@ from generators import load_generator
 from synth.base.atomic import write_parquet_atomic
 from synth.base.errors import FieldViolation, InvalidArgument
 from synth.base.names import name_of, new_id
+from synth.base.principal import SYSTEM, Principal, Role
 from synth.base.progress import Progress
 from synth.base.version import __version__
 from synth.core import estimates, submission
+from synth.core.access import owner_filter, require
 from synth.core.stores import Stores
 from synth.core.training import TrainingService
 from synth.jobs.context import JobContext
@@ -69,8 +71,10 @@ class GenerationService:
         self.stores = stores
         self.models = models
 
-    def submit(self, req: GenerateRequest) -> JobRecord:
-        model = self.models.get(req.model_id)
+    def submit(self, who: Principal, req: GenerateRequest) -> JobRecord:
+        require(who, Role.OWNER, "generating a dataset")
+        submission.check_quota(self.stores, who.subject)  # rows: as the job is made
+        model = self.models.get(who, req.model_id)
         if not 0 < req.rows <= self.stores.config.max_generate_rows:
             raise InvalidArgument(
                 f"rows must be between 1 and {self.stores.config.max_generate_rows:,}, got {req.rows:,}",
@@ -97,6 +101,8 @@ class GenerationService:
             idempotency_key=req.idempotency_key,
             plan=job_plan,
             validate_only=req.validate_only,
+            owner=who.subject,
+            rows=req.rows,
         )
 
     def admit(self, req: GenerateRequest, model: ModelRecord) -> JobPlan:
@@ -122,7 +128,7 @@ class GenerationService:
     def run(self, ctx: JobContext, job: JobRecord, *, resume: bool = False) -> str:
         request = job.request
         seed = int(request["_sampling_seed"])
-        model = self.models.get(request["model"])
+        model = self.models.get(SYSTEM, request["model"])
         gen = load_generator(self.stores.artifacts.path(model.artifact))
         rows = int(request["rows"])
         dataset_id = new_id("d")
@@ -161,12 +167,17 @@ class GenerationService:
             raise
         return name_of("datasets", dataset_id)
 
-    def get(self, dataset_id: str) -> DatasetRecord:
-        return self.stores.datasets.get(dataset_id)
+    def get(self, who: Principal, dataset_id: str) -> DatasetRecord:
+        """The dataset, if `who` may see its source; else the NotFound of an absent id."""
+        return self.stores.datasets.get(dataset_id, owner=owner_filter(who))
 
-    def list(self, *, page_size: int, token: str, parent: str = "") -> Page[DatasetRecord]:
-        return self.stores.datasets.list(page_size=page_size, token=token, parent=parent)
+    def list(
+        self, who: Principal, *, page_size: int, token: str, parent: str = ""
+    ) -> Page[DatasetRecord]:
+        return self.stores.datasets.list(
+            page_size=page_size, token=token, parent=parent, owner=owner_filter(who)
+        )
 
-    def dataset_path(self, dataset_id: str) -> Path:
+    def dataset_path(self, who: Principal, dataset_id: str) -> Path:
         """The dataset's Parquet file, for streaming it to the caller."""
-        return self.stores.artifacts.path(self.get(dataset_id).artifact)
+        return self.stores.artifacts.path(self.get(who, dataset_id).artifact)

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from synth.base.principal import Principal, Role
 from synth.core import isolation, submission
+from synth.core.access import owner_filter, require
 from synth.core.config import ServiceConfig
 from synth.core.evaluation import EvaluationService
 from synth.core.generation import GenerationService
@@ -27,20 +29,33 @@ class JobService:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
 
-    def get(self, job_id: str) -> JobRecord:
-        return self.stores.jobs.get(job_id)
+    def get(self, who: Principal, job_id: str) -> JobRecord:
+        """The job, if `who` submitted it (admins: any); else the NotFound of an absent id."""
+        return self.stores.jobs.get(job_id, owner=owner_filter(who))
 
     def list(
-        self, *, page_size: int, token: str, target: str = "", state: JobState | None = None
+        self,
+        who: Principal,
+        *,
+        page_size: int,
+        token: str,
+        target: str = "",
+        state: JobState | None = None,
     ) -> Page[JobRecord]:
-        return self.stores.jobs.list(page_size=page_size, token=token, target=target, state=state)
+        return self.stores.jobs.list(
+            page_size=page_size, token=token, target=target, state=state, owner=owner_filter(who)
+        )
 
-    def watch(self, job_id: str, *, alive: Callable[[], bool]) -> Iterator[JobRecord]:
+    def watch(
+        self, who: Principal, job_id: str, *, alive: Callable[[], bool]
+    ) -> Iterator[JobRecord]:
+        self.get(who, job_id)  # before the stream starts: NotFound for a job not theirs
         return self.stores.jobs.watch(job_id, alive=alive)
 
-    def cancel(self, job_id: str) -> JobRecord:
+    def cancel(self, who: Principal, job_id: str) -> JobRecord:
         """Ask the job to stop (a queued one stops at once and is refunded); the job as it is now."""
-        self.stores.jobs.get(job_id)
+        require(who, Role.OWNER, "cancelling a job")
+        self.get(who, job_id)
         self.stores.executor.cancel(job_id)
         return self.stores.jobs.get(job_id)
 
@@ -68,8 +83,8 @@ class SynthService:
             log.warning("resuming training %s from its last checkpoint", job.id)
             submission.start(self.stores, self.training, job, resume=True)
 
-    def budget(self, source_id: str) -> BudgetStatus:
-        self.sources.get(source_id)
+    def budget(self, who: Principal, source_id: str) -> BudgetStatus:
+        self.sources.get(who, source_id)
         return self.stores.ledger.status(source_id)
 
     def upload_file(self) -> Path:

@@ -44,8 +44,10 @@ from synth.base.names import (
     new_source_version,
     shown,
 )
+from synth.base.principal import Principal, Role
 from synth.base.schema import TableSchema
 from synth.base.tableio import TableFormat, TableLimits, fingerprint, read_table, split_holdout
+from synth.core.access import owner_filter, require, require_admin
 from synth.core.config import ServiceConfig
 from synth.core.stores import Stores
 from synth.store.pages import Page
@@ -72,6 +74,8 @@ class RegisterRequest:
     size_bytes: int = 0
     #: Approve `schema` as sent; only for a schema that declares every part of every column.
     approve_schema: bool = False
+    #: Who registers it (set by `SourceService.register` from the caller, never by a client).
+    owner: str = ""
 
 
 def validate_register(req: RegisterRequest, config: ServiceConfig) -> None:
@@ -236,22 +240,42 @@ class SourceService:
             cell_bytes=c.max_cell_bytes,
         )
 
-    def check_header(self, req: RegisterRequest) -> None:
-        """Everything about a registration that can be refused before a byte of the table."""
+    def authorize_register(self, who: Principal, req: RegisterRequest) -> None:
+        """Only an admin sets a cap above the owner limit, allow_non_private or a uri."""
+        cfg = self.config
+        if req.epsilon > cfg.owner_max_epsilon_cap or req.delta > cfg.owner_max_delta_cap:
+            require_admin(
+                who,
+                f"a budget cap above ε={cfg.owner_max_epsilon_cap:g}, "
+                f"δ={cfg.owner_max_delta_cap:g} (this server's owner limit)",
+            )
+        if req.allow_non_private:
+            require_admin(who, "allow_non_private (models trained without differential privacy)")
+        if req.uri:
+            require_admin(who, "registering a server-side path (header.uri)")
+
+    def check_header(self, who: Principal, req: RegisterRequest) -> None:
+        """Everything about a registration that can be refused before a byte of the table:
+        the role first (it depends on nothing sent), then the header's values, then what
+        only an admin may ask for, then the id."""
+        require(who, Role.OWNER, "registering a source")
         validate_register(req, self.config)
-        self._refuse_existing(req.source_id)
+        self.authorize_register(who, req)
+        self._refuse_existing(who, req.source_id)
         if req.uri:
             resolve_import(req.uri, self.config)
 
     def register(
         self,
+        who: Principal,
         req: RegisterRequest,
         payload: Path | None,
         *,
         alive: Callable[[], bool] = lambda: True,
     ) -> SourceRecord:
-        """Register `payload` (an uploaded file) or the file `req.uri` names."""
-        self.check_header(req)
+        """Register `payload` (an uploaded file) or the file `req.uri` names, as `who`'s."""
+        self.check_header(who, req)
+        req = replace(req, owner=who.subject)
         if req.uri and payload is not None:
             raise InvalidArgument("send either a uri or table bytes, not both")
         path = resolve_import(req.uri, self.config) if req.uri else payload
@@ -270,7 +294,7 @@ class SourceService:
         schema = merge_declarations(infer_schema(table), req.schema)
         schema.check_table(table)
         fp = fingerprint(table, self._fingerprint_key)
-        self._refuse_same_rows(fp)
+        self._refuse_same_rows(who, fp)
         holdout = (
             self.config.default_holdout_fraction
             if req.holdout_fraction is None
@@ -288,20 +312,32 @@ class SourceService:
         size = path.stat().st_size
         return self._store(req, schema, fp, seed, holdout, train, hold, size, alive)
 
-    def _refuse_existing(self, source_id: str) -> None:
+    def _refuse_existing(self, who: Principal, source_id: str) -> None:
         state = self.rows.state(source_id)
         if state != "absent":
-            extra = " (it was deleted; its ledger is kept for audit)" if state == "deleted" else ""
+            # Ids are one namespace for all owners: a stranger learns only that it is taken.
+            mine = who.owns(self.rows.owner(source_id) or "")
+            extra = (
+                " (it was deleted; its ledger is kept for audit)"
+                if state == "deleted" and mine
+                else ""
+            )
             raise AlreadyExists(
                 f"source 'sources/{source_id}' already exists{extra}; choose another id"
             )
 
-    def _refuse_same_rows(self, fp: str) -> None:
+    def _refuse_same_rows(self, who: Principal, fp: str) -> None:
         """A table already registered (live or deleted) gets no fresh budget under a new id."""
         same = self.rows.with_fingerprint(fp)
         if same is None:
             return
         source_id, deleted = same
+        if not who.owns(self.rows.owner(source_id) or ""):
+            raise AlreadyExists(
+                "a source with the same rows is already registered on this server by another "
+                "owner. A table registered again would get a fresh privacy budget for the same "
+                "people; ask an admin"
+            )
         state = " (deleted; its ledger is kept)" if deleted else ""
         raise AlreadyExists(
             f"a source with the same rows exists: {name_of('sources', source_id)}{state}. A "
@@ -337,6 +373,7 @@ class SourceService:
             epsilon_cap=req.epsilon,
             delta_cap=req.delta,
             allow_non_private=req.allow_non_private,
+            owner=req.owner,
             size_bytes=size,
             create_time=time.time(),
             version_id=new_source_version(),
@@ -367,11 +404,12 @@ class SourceService:
 
     # --- reads and updates ------------------------------------------------------------
 
-    def get(self, source_id: str) -> SourceRecord:
-        return self.rows.get(source_id)
+    def get(self, who: Principal, source_id: str) -> SourceRecord:
+        """The source, if `who` may see it; else the NotFound of an absent id."""
+        return self.rows.get(source_id, owner=owner_filter(who))
 
-    def list(self, *, page_size: int, token: str) -> Page[SourceRecord]:
-        return self.rows.list(page_size=page_size, token=token)
+    def list(self, who: Principal, *, page_size: int, token: str) -> Page[SourceRecord]:
+        return self.rows.list(page_size=page_size, token=token, owner=owner_filter(who))
 
     def read_part(self, record: SourceRecord, part: str) -> pa.Table:
         """The stored train or holdout rows (for jobs; never sent to clients)."""
@@ -379,10 +417,11 @@ class SourceService:
         return pq.read_table(self.artifacts.path(f"{self.artifacts.source_dir(record.id)}/{name}"))
 
     def update_schema(
-        self, source_id: str, schema: TableSchema, *, approve: bool = False
+        self, who: Principal, source_id: str, schema: TableSchema, *, approve: bool = False
     ) -> SourceRecord:
         """Store the edited schema as the next version: pending, or approved with `approve`."""
-        record = self.get(source_id)
+        require(who, Role.OWNER, "editing a source's schema")
+        record = self.get(who, source_id)
         if schema.names != record.schema.names:
             raise InvalidArgument(
                 f"the schema's columns {schema.names} must be the source's columns {record.schema.names}, in order"
@@ -393,21 +432,22 @@ class SourceService:
         self.rows.set_schema(
             source_id, merged, inferred_json=stored.inferred_json(), approve=approve
         )
-        return self.get(source_id)
+        return self.get(who, source_id)
 
-    def approve_schema(self, source_id: str, schema_version: int) -> SourceRecord:
+    def approve_schema(self, who: Principal, source_id: str, schema_version: int) -> SourceRecord:
         """Approve the schema version the owner reviewed, if it is still the current one."""
+        require(who, Role.OWNER, "approving a source's schema")
         if schema_version <= 0:
             raise InvalidArgument(
                 "schema_version is required: the version you reviewed (the source's "
                 "schema_version), so a schema edited since is not approved unseen",
                 violations=[FieldViolation("schema_version", "required, > 0")],
             )
-        record = self.get(source_id)
+        record = self.get(who, source_id)
         if record.schema_version != schema_version or not self.rows.approve_schema(
             source_id, schema_version
         ):
-            current = self.get(source_id).schema_version
+            current = self.get(who, source_id).schema_version
             raise SchemaVersionMismatch(
                 f"sources/{source_id} is at schema version {current}, not {schema_version}: "
                 f"it changed after you looked. Review version {current} (GetSource, "
@@ -415,7 +455,7 @@ class SourceService:
                 violations=[FieldViolation("schema_version", f"the current one is {current}")],
                 metadata={"schema_version": str(current)},
             )
-        return self.get(source_id)
+        return self.get(who, source_id)
 
     def require_approved_schema(self, record: SourceRecord) -> None:
         """Raise `SchemaNotApproved` (naming what to review) unless the current schema is approved."""
@@ -436,9 +476,10 @@ class SourceService:
             },
         )
 
-    def delete(self, source_id: str) -> None:
+    def delete(self, who: Principal, source_id: str) -> None:
         """Remove the stored rows, models and datasets; keep the ledger for audit."""
-        self.get(source_id)
+        require(who, Role.OWNER, "deleting a source")
+        self.get(who, source_id)
         for artifact in self.rows.delete(source_id):
             self.artifacts.remove(artifact)
         self.artifacts.remove(self.artifacts.source_dir(source_id))

@@ -23,6 +23,7 @@ from synth.jobs.plan import JobPlan
 from synth.jobs.process import IsolatedJob
 from synth.jobs.record import PLAN_KEY, JobRecord, request_hash
 from synth.jobs.state import JobKind, JobState
+from synth.store.jobs import JobQuota
 
 
 class JobRunner(Protocol):
@@ -47,6 +48,8 @@ def submit(
     charge: tuple[str, Sequence[Spend]] | None = None,
     plan: JobPlan | None = None,
     validate_only: bool = False,
+    owner: str,
+    rows: int = 0,
 ) -> JobRecord:
     """Create (and charge) the job, or return the one this key made; queue it if new.
 
@@ -57,12 +60,32 @@ def submit(
         request = {**request, PLAN_KEY: plan.to_dict()}
     if validate_only:
         return dry_run(stores, runner.kind, target, request, idempotency_key, charge)
+    # The caller's quota (queued+running jobs, rows in generation) is checked again in
+    # the transaction that would charge: a refused job writes and charges nothing.
     job, created = stores.jobs.create_once(
-        runner.kind, target, request, idempotency_key, charge=charge
+        runner.kind,
+        target,
+        request,
+        idempotency_key,
+        owner=owner,
+        charge=charge,
+        quota=quota(stores, rows),
     )
     if created:
         start(stores, runner, job)
     return job
+
+
+def quota(stores: Stores, rows: int = 0) -> JobQuota:
+    """The per-caller quota of this server, for a job that adds `rows` in generation."""
+    cfg = stores.config
+    return JobQuota(cfg.max_active_jobs_per_owner, cfg.max_active_rows_per_owner, rows)
+
+
+def check_quota(stores: Stores, owner: str, rows: int = 0) -> None:
+    """Refuse (QUOTA_EXCEEDED) a job `owner`'s quota has no room for, before anything is
+    planned or charged (a plan may measure the source, which costs ε)."""
+    stores.jobs.check_quota(owner, quota(stores, rows))
 
 
 def start(stores: Stores, runner: JobRunner, job: JobRecord, *, resume: bool = False) -> None:

@@ -12,11 +12,13 @@ from generators import generator_class
 from generators.base import Generator, PrivacyReport
 from synth.base.errors import Interrupted
 from synth.base.names import name_of, new_id
+from synth.base.principal import SYSTEM, Principal, Role
 from synth.base.progress import Progress
 from synth.base.randomness import RandomStreams
 from synth.base.schema import TableSchema
 from synth.base.spend import Spend
 from synth.core import estimates, submission
+from synth.core.access import owner_filter, require
 from synth.core.source_size import PlanSize, SourceSizes
 from synth.core.sources import SourceService
 from synth.core.stores import Stores
@@ -71,8 +73,10 @@ class TrainingService:
         self.sizes = SourceSizes(stores, lambda source: sources.read_part(source, "train"))
         self._torch_configured = False
 
-    def submit(self, req: TrainRequest) -> JobRecord:
-        source = self.sources.get(req.source_id)
+    def submit(self, who: Principal, req: TrainRequest) -> JobRecord:
+        require(who, Role.OWNER, "training")
+        submission.check_quota(self.stores, who.subject)
+        source = self.sources.get(who, req.source_id)
         self.sources.require_approved_schema(source)  # before anything is planned or charged
         size = self.sizes.for_plan(source, private=req.epsilon is not None)
         kind, plan, spends = self._plan(req, source, size)  # every refusal, before any charge
@@ -108,6 +112,7 @@ class TrainingService:
             charge=(source.id, spends),
             plan=job_plan,
             validate_only=req.validate_only,
+            owner=who.subject,
         )
 
     def _plan(
@@ -166,7 +171,7 @@ class TrainingService:
             raise
 
     def _train(self, ctx: JobContext, request: dict[str, Any], *, resume: bool) -> str:
-        source = self.sources.get(request["source"])
+        source = self.sources.get(SYSTEM, request["source"])
         cls = generator_class(request["generator"])
         if "torch" in sys.modules and not self._torch_configured:
             limit_torch_threads(self.stores.config)
@@ -257,8 +262,13 @@ class TrainingService:
 
     # --- reads ----------------------------------------------------------------------
 
-    def get(self, model_id: str) -> ModelRecord:
-        return self.stores.models.get(model_id)
+    def get(self, who: Principal, model_id: str) -> ModelRecord:
+        """The model, if `who` may see its source; else the NotFound of an absent id."""
+        return self.stores.models.get(model_id, owner=owner_filter(who))
 
-    def list(self, *, page_size: int, token: str, source_id: str = "") -> Page[ModelRecord]:
-        return self.stores.models.list(page_size=page_size, token=token, source_id=source_id)
+    def list(
+        self, who: Principal, *, page_size: int, token: str, source_id: str = ""
+    ) -> Page[ModelRecord]:
+        return self.stores.models.list(
+            page_size=page_size, token=token, source_id=source_id, owner=owner_filter(who)
+        )

@@ -23,6 +23,7 @@ from synth.core import runtime
 from synth.core.bootstrap import admin_token_path, ensure_admin_token
 from synth.core.config import ServiceConfig
 from synth.core.service import SynthService
+from synth.server.auth import AuthInterceptor
 from synth.server.errors import ErrorInterceptor
 from synth.server.servicers import (
     DatasetServicer,
@@ -136,7 +137,8 @@ def start_server(
     ensure_admin_token(svc.stores.tokens, cfg.data_dir)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=cfg.rpc_threads, thread_name_prefix="synth-rpc"),
-        interceptors=[ErrorInterceptor()],
+        # Errors outermost, so an UNAUTHENTICATED from the auth check is a proper status.
+        interceptors=[ErrorInterceptor(), AuthInterceptor(svc.stores.tokens)],
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),

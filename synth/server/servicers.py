@@ -66,6 +66,7 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
             return self._register(request_iterator, context)
 
     def _register(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        who = caller()
         tmp = self.svc.upload_file()
         try:
             req, got_bytes = receive(
@@ -73,11 +74,11 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
                 context,
                 tmp,
                 max_bytes=self.svc.config.max_source_bytes,
-                check_header=self.svc.sources.check_header,
+                check_header=lambda r: self.svc.sources.check_header(who, r),
                 idle_timeout=self.svc.config.upload_idle_timeout_s,
             )
             record = self.svc.sources.register(
-                req, tmp if got_bytes else None, alive=context.is_active
+                who, req, tmp if got_bytes else None, alive=context.is_active
             )
             check_alive(context)
             return convert.source_to_pb(record)
@@ -85,11 +86,11 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
             tmp.unlink(missing_ok=True)
 
     def GetSource(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return convert.source_to_pb(self.svc.sources.get(parse_name(request.name, "sources")))
+        return convert.source_to_pb(self.svc.sources.get(caller(), parse_name(request.name, "sources")))
 
     def ListSources(self, request: Any, context: grpc.ServicerContext) -> Any:
         page = self.svc.sources.list(
-            page_size=page_size(request.page_size), token=request.page_token
+            caller(), page_size=page_size(request.page_size), token=request.page_token
         )
         items, token = _bounded(page, request, convert.source_to_pb)
         return sources_pb2.ListSourcesResponse(sources=items, next_page_token=token)
@@ -101,6 +102,7 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
                 "schema is required", violations=[FieldViolation("schema", "required")]
             )
         record = self.svc.sources.update_schema(
+            caller(),
             source_id,
             convert.schema_from_pb(bounds.schema_bounds(request.schema)),
             approve=request.approve,
@@ -109,15 +111,15 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
 
     def ApproveSchema(self, request: Any, context: grpc.ServicerContext) -> Any:
         record = self.svc.sources.approve_schema(
-            parse_name(request.name, "sources"), request.schema_version
+            caller(), parse_name(request.name, "sources"), request.schema_version
         )
         return convert.source_to_pb(record)
 
     def GetBudget(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return convert.budget_to_pb(self.svc.budget(parse_name(request.name, "sources")))
+        return convert.budget_to_pb(self.svc.budget(caller(), parse_name(request.name, "sources")))
 
     def DeleteSource(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self.svc.sources.delete(parse_name(request.name, "sources"))
+        self.svc.sources.delete(caller(), parse_name(request.name, "sources"))
         return sources_pb2.DeleteSourceResponse()
 
 
@@ -136,14 +138,15 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
             display_name=bounds.display_name(request.display_name),
             validate_only=request.validate_only,
         )
-        return convert.job_to_pb(self.svc.training.submit(req))
+        return convert.job_to_pb(self.svc.training.submit(caller(), req))
 
     def GetModel(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return convert.model_to_pb(self.svc.training.get(parse_name(request.name, "models")))
+        return convert.model_to_pb(self.svc.training.get(caller(), parse_name(request.name, "models")))
 
     def ListModels(self, request: Any, context: grpc.ServicerContext) -> Any:
         source = parse_name(request.source, "sources", field="source") if request.source else ""
         page = self.svc.training.list(
+            caller(),
             page_size=page_size(request.page_size), token=request.page_token, source_id=source
         )
         items, token = _bounded(page, request, convert.model_to_pb)
@@ -169,20 +172,21 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             display_name=bounds.display_name(request.display_name),
             validate_only=request.validate_only,
         )
-        return convert.job_to_pb(self.svc.generation.submit(req))
+        return convert.job_to_pb(self.svc.generation.submit(caller(), req))
 
     def GetDataset(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return convert.dataset_to_pb(self.svc.generation.get(parse_name(request.name, "datasets")))
+        return convert.dataset_to_pb(self.svc.generation.get(caller(), parse_name(request.name, "datasets")))
 
     def ListDatasets(self, request: Any, context: grpc.ServicerContext) -> Any:
         page = self.svc.generation.list(
+            caller(),
             page_size=page_size(request.page_size), token=request.page_token, parent=request.parent
         )
         items, token = _bounded(page, request, convert.dataset_to_pb)
         return datasets_pb2.ListDatasetsResponse(datasets=items, next_page_token=token)
 
     def DownloadDataset(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        path = self.svc.generation.dataset_path(parse_name(request.name, "datasets"))
+        path = self.svc.generation.dataset_path(caller(), parse_name(request.name, "datasets"))
         chunk = request.chunk_size or DEFAULT_CHUNK
         if not 0 < chunk <= MAX_CHUNK:
             raise InvalidArgument(
@@ -221,22 +225,23 @@ class EvaluationServicer(evaluations_pb2_grpc.EvaluationServiceServicer):
             idempotency_key=bounds.idempotency_key(request.idempotency_key),
             validate_only=request.validate_only,
         )
-        return convert.job_to_pb(self.svc.evaluation.submit(req))
+        return convert.job_to_pb(self.svc.evaluation.submit(caller(), req))
 
     def GetEvaluation(self, request: Any, context: grpc.ServicerContext) -> Any:
         return convert.evaluation_to_pb(
-            self.svc.evaluation.get(parse_name(request.name, "evaluations"))
+            self.svc.evaluation.get(caller(), parse_name(request.name, "evaluations"))
         )
 
     def ListEvaluations(self, request: Any, context: grpc.ServicerContext) -> Any:
         page = self.svc.evaluation.list(
+            caller(),
             page_size=page_size(request.page_size), token=request.page_token, parent=request.parent
         )
         items, token = _bounded(page, request, convert.evaluation_to_pb)
         return evaluations_pb2.ListEvaluationsResponse(evaluations=items, next_page_token=token)
 
     def DownloadReport(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        path = self.svc.evaluation.report_path(parse_name(request.name, "evaluations"))
+        path = self.svc.evaluation.report_path(caller(), parse_name(request.name, "evaluations"))
         with self.streams.slot(_caller_key(context)):
             yield from stream_file(path, DEFAULT_CHUNK, context)
 
@@ -248,11 +253,12 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         self.streams = _streams(svc, streams)
 
     def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return convert.job_to_pb(self.svc.jobs.get(parse_name(request.name, "jobs")))
+        return convert.job_to_pb(self.svc.jobs.get(caller(), parse_name(request.name, "jobs")))
 
     def ListJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         state = JobState(jobs_pb2.JobState.Name(request.state)) if request.state else None
         page = self.svc.jobs.list(
+            caller(),
             page_size=page_size(request.page_size),
             token=request.page_token,
             target=request.target,
@@ -269,7 +275,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
         last = None
         with self.streams.slot(_caller_key(context)):
-            for job in self.svc.jobs.watch(job_id, alive=alive):
+            for job in self.svc.jobs.watch(caller(), job_id, alive=alive):
                 last = job
                 yield convert.job_to_pb(job)
         if self.shutting_down.is_set() and (last is None or not last.state.final):
@@ -277,4 +283,4 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     def CancelJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         job_id = parse_name(request.name, "jobs")
-        return convert.job_to_pb(self.svc.jobs.cancel(job_id))
+        return convert.job_to_pb(self.svc.jobs.cancel(caller(), job_id))

@@ -192,6 +192,12 @@ class JobStore:
             return existing, False
         return job, True
 
+    def check_quota(self, owner: str, quota: JobQuota) -> None:
+        """Refuse early (QuotaExceeded) when `owner`'s quota is already full; `create_once`
+        checks again in the transaction that writes, for calls racing this one."""
+        with self.store.transaction() as conn:
+            check_quota(conn, owner, quota)
+
     # --- reads -------------------------------------------------------------------
 
     def get(self, job_id: str, *, owner: str | None = None) -> JobRecord:

@@ -12,7 +12,7 @@ from synth.client import Client
 from synth.core.config import ServiceConfig
 from synth.server import RunningServer, start_server
 from tests.service.database import fresh_database
-from tests.service.fixtures import csv_bytes
+from tests.service.fixtures import admin_token, connect, csv_bytes, owner_token
 from tests.service.stubs import Stubs
 
 
@@ -31,8 +31,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def client(server: RunningServer) -> Iterator[Client]:
-    with Client.connect(server.address) as c:
+    """The SDK as the module's test owner ("alice", role owner)."""
+    with connect(server) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def admin_client(server: RunningServer) -> Iterator[Client]:
+    """The SDK as an admin ("root"): large caps, allow_non_private, uri=."""
+    with connect(server, token=admin_token(server)) as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+def _owner_token_in_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI run in process (`main([...])`) and a `Client` made without a token call as
+    the test owner of the test's server: its token is in SYNTH_TOKEN."""
+    for name in ("server", "fresh_server"):
+        if name in request.fixturenames:
+            running = request.getfixturevalue(name)
+            monkeypatch.setenv("SYNTH_TOKEN", owner_token(running))
+            return
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +83,16 @@ def fresh_server(data_folder: Path) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def stubs(fresh_server: RunningServer) -> Iterator[Stubs]:
-    s = Stubs.connect(fresh_server.address)
+    """Raw stubs as the test owner ("alice")."""
+    s = Stubs.connect(fresh_server)
+    yield s
+    s.channel.close()
+
+
+@pytest.fixture
+def admin_stubs(fresh_server: RunningServer) -> Iterator[Stubs]:
+    """Raw stubs as an admin ("root")."""
+    s = Stubs.connect(fresh_server, admin_token(fresh_server))
     yield s
     s.channel.close()
 

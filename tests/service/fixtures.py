@@ -9,6 +9,32 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from synth.client import Client, Source
+from synth.server import RunningServer
+
+#: The subjects the service tests call as: an owner (the default), a second owner, an admin.
+OWNER, OTHER_OWNER, ADMIN = "alice", "bob", "root"
+_TOKENS: dict[tuple[int, str, str], str] = {}
+
+
+def token_for(server: RunningServer, subject: str = OWNER, roles: str = "owner") -> str:
+    """A bearer token for `subject` with `roles` on `server` (made once per server)."""
+    key = (id(server), subject, roles)
+    if key not in _TOKENS:
+        _TOKENS[key] = server.service.stores.tokens.create(subject, roles, description="test")[1]
+    return _TOKENS[key]
+
+
+def owner_token(server: RunningServer) -> str:
+    return token_for(server, OWNER, "owner")
+
+
+def admin_token(server: RunningServer) -> str:
+    return token_for(server, ADMIN, "admin")
+
+
+def connect(server: RunningServer, *, token: str | None = None, **kw: Any) -> Client:
+    """`Client.connect` to `server` as its test owner (or with `token`)."""
+    return Client.connect(server.address, token=token or owner_token(server), **kw)
 
 
 def csv_bytes(table: pa.Table) -> bytes:

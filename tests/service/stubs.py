@@ -25,6 +25,34 @@ from synth.v1 import (
 CHUNK = 1 << 20
 
 
+class _Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds `authorization: Bearer <token>` to every call of a channel."""
+
+    def __init__(self, token: str) -> None:
+        self.header = ("authorization", f"Bearer {token}")
+
+    def _add(self, details: Any) -> Any:
+        metadata = [*(details.metadata or ()), self.header]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._add(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._add(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._add(details), requests)
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._add(details), requests)
+
+
 @dataclass
 class Stubs:
     channel: grpc.Channel
@@ -34,8 +62,17 @@ class Stubs:
     jobs: jobs_pb2_grpc.JobServiceStub
 
     @classmethod
-    def connect(cls, address: str) -> Stubs:
+    def connect(cls, server: Any, token: str | None = None) -> Stubs:
+        """Stubs on `server` (a RunningServer: as its test owner, unless `token` says
+        otherwise; an address: with `token` only)."""
+        from tests.service.fixtures import owner_token
+
+        address = server if isinstance(server, str) else server.address
+        if token is None and not isinstance(server, str):
+            token = owner_token(server)
         ch = grpc.insecure_channel(address)
+        if token is not None:
+            ch = grpc.intercept_channel(ch, _Bearer(token))
         return cls(
             ch,
             sources_pb2_grpc.SourceServiceStub(ch),

@@ -18,7 +18,7 @@ from synth.base.tableio import read_metadata
 from synth.client import Client, Dataset, JobState, Model, Source
 from synth.core.config import ServiceConfig
 from synth.server import start_server
-from tests.service.fixtures import register_approved
+from tests.service.fixtures import admin_token, connect, register_approved
 
 CAP = synth.Budget(epsilon=4.0, delta=1e-4)
 
@@ -127,7 +127,7 @@ def test_register_by_a_path_the_server_reads(tmp_path: Path, adult: pa.Table) ->
     pq.write_table(adult.slice(0, 2000), roots / "part.parquet")
     config = ServiceConfig(data_dir=tmp_path / "data", import_roots=(roots,))
     with start_server(tmp_path / "data", config=config) as running, Client.connect(
-        running.address
+        running.address, token=admin_token(running)  # server-side paths: an admin's alone
     ) as c:
         s = c.register_source("by-uri", uri=str(roots / "part.parquet"), budget=CAP)
         assert s.row_count == 2000
@@ -255,7 +255,7 @@ def test_an_unreachable_server_is_unavailable() -> None:
 
 
 def test_a_job_cut_off_by_a_restart_raises_interrupted(tmp_path: Path, adult: pa.Table) -> None:
-    with start_server(tmp_path, port=0) as first, Client.connect(first.address) as c:
+    with start_server(tmp_path, port=0) as first, connect(first) as c:
         s = register_approved(c, "restart", adult.slice(0, 2000), budget=CAP)
         m = c.train(s, generator="dp_marginals", epsilon=0.5).result()
         handle = c.generate(m, rows=50_000_000, seed=1)
@@ -263,7 +263,7 @@ def test_a_job_cut_off_by_a_restart_raises_interrupted(tmp_path: Path, adult: pa
             if job.state is JobState.RUNNING:
                 break
         first.stop(grace=0.5)
-    with start_server(tmp_path, port=0) as second, Client.connect(second.address) as c:
+    with start_server(tmp_path, port=0) as second, connect(second) as c:
         with pytest.raises(synth.Interrupted, match="interrupted"):
             c.job(handle.name).result(timeout=30)
         assert c.get_job(handle.name).state is JobState.INTERRUPTED

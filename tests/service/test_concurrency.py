@@ -12,7 +12,7 @@ import pytest
 from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import RunningServer
 from synth.v1 import jobs_pb2, sources_pb2
-from tests.service.fixtures import distinct_csv
+from tests.service.fixtures import admin_token, distinct_csv, token_for
 from tests.service.stubs import Stubs
 
 
@@ -31,7 +31,8 @@ def _register_retrying(s: Stubs, source_id: str, data: bytes) -> sources_pb2.Sou
 
 def test_ten_clients_register_and_train_at_once(fresh_server: RunningServer, adult: pa.Table) -> None:
     def client(i: int) -> tuple[str, int]:
-        s = Stubs.connect(fresh_server.address)
+        # Ten callers, each an owner of their own (one caller's uploads are capped).
+        s = Stubs.connect(fresh_server, token_for(fresh_server, f"owner-{i}", "owner"))
         try:
             src = _register_retrying(s, f"client-{i}", distinct_csv(adult, i))
             done = s.wait(s.train(src.name, epsilon=1.0))
@@ -43,7 +44,7 @@ def test_ten_clients_register_and_train_at_once(fresh_server: RunningServer, adu
         results = list(pool.map(client, range(10)))
     assert sorted(n for n, _ in results) == sorted(f"sources/client-{i}" for i in range(10))
     assert all(state == jobs_pb2.SUCCEEDED for _, state in results)
-    s = Stubs.connect(fresh_server.address)
+    s = Stubs.connect(fresh_server, admin_token(fresh_server))  # an admin sees every owner's
     listed = s.sources.ListSources(sources_pb2.ListSourcesRequest(page_size=100)).sources
     assert len(listed) == 10
     for src in listed:
@@ -53,11 +54,11 @@ def test_ten_clients_register_and_train_at_once(fresh_server: RunningServer, adu
 
 
 def test_concurrent_trainings_never_pass_the_cap(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
-    s = Stubs.connect(fresh_server.address)
+    s = Stubs.connect(fresh_server)
     src = s.register_approved("shared", adult_small_csv, epsilon=5.0, delta=1e-6)
 
     def client(_: int) -> str:
-        c = Stubs.connect(fresh_server.address)
+        c = Stubs.connect(fresh_server)
         try:
             c.train(src.name, epsilon=1.0, delta=1e-7)
             return "ok"

@@ -10,14 +10,14 @@ import pytest
 
 import synth
 from synth.server import start_server
-from tests.service.fixtures import csv_bytes, register_approved
+from tests.service.fixtures import connect, csv_bytes, register_approved
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, adult: pa.Table):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("evaluate")
     running = start_server(folder / "data")
-    client = synth.Client.connect(running.address)
+    client = connect(running)
     src_path = folder / "adult.csv"
     src_path.write_bytes(csv_bytes(adult.slice(0, 4000)))
     src = register_approved(client, "adult", src_path, budget=synth.Budget(epsilon=3.0, delta=1e-6))
@@ -58,10 +58,12 @@ def test_evaluate_refuses_bad_requests(trained) -> None:  # type: ignore[no-unty
         client.evaluate("datasets/nope")
 
 
-def test_cli_evaluate_prints_scores_and_writes_the_report(trained, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cli_evaluate_prints_scores_and_writes_the_report(trained, tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from synth.cli import main
 
     client, _, ds = trained
+    # The CLI calls as the source's owner (evaluations are the owner's alone).
+    monkeypatch.setenv("SYNTH_TOKEN", dict(client.config.metadata)["authorization"].split()[1])
     report = tmp_path / "r.html"
     code = main(
         ["evaluate", ds.name, "--server", client.address, "--metric", "fidelity", "--metric", "exact_matches",

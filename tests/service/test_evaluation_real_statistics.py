@@ -13,13 +13,13 @@ import pytest
 import synth
 from synth.core.config import ServiceConfig
 from synth.server import start_server
-from tests.service.fixtures import csv_bytes, register_approved
+from tests.service.fixtures import connect, csv_bytes, register_approved
 
 
 def _evaluate(folder: Path, adult: pa.Table, **config: Any) -> synth.Evaluation:
     running = start_server(folder / "data", config=ServiceConfig(data_dir=folder / "data", **config))
     try:
-        with synth.Client.connect(running.address) as client:
+        with connect(running) as client:
             (folder / "adult.csv").write_bytes(csv_bytes(adult.slice(0, 2000)))
             # One split seed for both servers: the two evaluations see the same real rows.
             src = register_approved(client, "adult", folder / "adult.csv", split_seed=11,

@@ -75,7 +75,7 @@ def _register_on_a_new_server(folder: Path, data: bytes, stack: ExitStack) -> st
     url = stack.enter_context(fresh_database())
     running = start_server(folder, port=0, config=ServiceConfig(data_dir=folder, database_url=url))
     stack.callback(running.stop, grace=0)
-    stubs = Stubs.connect(running.address)
+    stubs = Stubs.connect(running)
     stack.callback(stubs.channel.close)
     return stubs.register("same", data).fingerprint
 

@@ -8,16 +8,16 @@ import pytest
 from sqlalchemy import update
 
 import synth
-from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import RunningServer
 from synth.store.sqltables import jobs
 from synth.v1 import jobs_pb2
-from tests.service.fixtures import register_approved
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
+from tests.service.fixtures import connect, register_approved
 from tests.service.stubs import Stubs
 
 
 def test_dpctgan_through_the_service(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
-    client = synth.Client.connect(fresh_server.address)
+    client = connect(fresh_server)
     src = register_approved(client, "adult", adult_small_csv, budget=synth.Budget(epsilon=4.0, delta=1e-6))
     handle = client.train(src, generator="dpctgan", epsilon=3.0, epochs=1, batch_size=200,
                           generator_dim=[32, 32], discriminator_dim=[32, 32], embedding_dim=16)
@@ -46,7 +46,8 @@ def test_dpctgan_through_the_service(fresh_server: RunningServer, adult_small_cs
     client.close()
 
 
-def test_non_private_training_needs_a_source_that_allows_it(stubs: Stubs, adult_small_csv: bytes) -> None:
+def test_non_private_training_needs_a_source_that_allows_it(admin_stubs: Stubs, adult_small_csv: bytes) -> None:
+    stubs = admin_stubs  # allow_non_private is set by an admin alone
     stubs.register_approved("internal", adult_small_csv, allow_non_private=True)
     job = stubs.train("sources/internal", epsilon=None, generator="dp_marginals")
     done = stubs.wait(job)
@@ -55,7 +56,7 @@ def test_non_private_training_needs_a_source_that_allows_it(stubs: Stubs, adult_
 
 
 def test_aim_and_auto_through_the_service(fresh_server: RunningServer, adult_small_csv: bytes) -> None:
-    client = synth.Client.connect(fresh_server.address)
+    client = connect(fresh_server)
     src = register_approved(client, "adult", adult_small_csv, budget=synth.Budget(epsilon=4.0, delta=1e-6))
     model = client.train(src, generator="aim", epsilon=1.0).result()
     assert model.generator == "aim" and model.epsilon is not None and model.epsilon <= 1.0

@@ -80,7 +80,7 @@ def test_cancel_a_running_job_leaves_no_dataset(stubs: Stubs, adult_small_csv: b
 def test_cancel_a_queued_training_refunds_its_charge(tmp_path: Path, adult_small_csv: bytes) -> None:
     folder = tmp_path / "one-worker"
     running = start_server(folder, config=ServiceConfig(data_dir=folder, job_workers=1))
-    s = Stubs.connect(running.address)
+    s = Stubs.connect(running)
     try:
         _, blocker = _big_generate(s, adult_small_csv)
         _wait_running(s, blocker)
@@ -103,7 +103,7 @@ def test_graceful_stop_interrupts_running_jobs_and_a_restart_keeps_everything(
 ) -> None:
     folder = tmp_path / "data"
     running = start_server(folder)
-    s = Stubs.connect(running.address)
+    s = Stubs.connect(running)
     src = s.register_approved("adult", adult_small_csv)
     model = s.wait(s.train(src.name, epsilon=1.0)).result
     ds = s.wait(s.generate(model, rows=1000, seed=3)).result
@@ -115,7 +115,7 @@ def test_graceful_stop_interrupts_running_jobs_and_a_restart_keeps_everything(
     running.stop(grace=1)
 
     again = start_server(folder)
-    s2 = Stubs.connect(again.address)
+    s2 = Stubs.connect(again)
     try:
         assert s2.sources.GetSource(sources_pb2.GetSourceRequest(name=src.name)).fingerprint == src.fingerprint
         assert s2.models.GetModel(models_pb2.GetModelRequest(name=model)).name == model
@@ -133,7 +133,8 @@ CRASHING_SERVER = textwrap.dedent(
     import sys, time
     from synth.server import start_server
     running = start_server(sys.argv[1])
-    print(running.address, flush=True)
+    _, token = running.service.stores.tokens.create("alice", "owner")
+    print(running.address, token, flush=True)
     time.sleep(600)
     """
 )
@@ -146,8 +147,8 @@ def test_after_a_crash_a_running_job_shows_as_interrupted(tmp_path: Path, adult_
     )
     try:
         assert proc.stdout is not None
-        address = proc.stdout.readline().strip()
-        s = Stubs.connect(address)
+        address, token = proc.stdout.readline().split()
+        s = Stubs.connect(address, token)
         _, job = _big_generate(s, adult_small_csv)
         _wait_running(s, job)
         s.channel.close()
@@ -156,7 +157,7 @@ def test_after_a_crash_a_running_job_shows_as_interrupted(tmp_path: Path, adult_
         proc.wait()
     again = start_server(folder)
     try:
-        s2 = Stubs.connect(again.address)
+        s2 = Stubs.connect(again)
         after = s2.jobs.GetJob(jobs_pb2.GetJobRequest(name=job.name))
         assert after.state == jobs_pb2.INTERRUPTED
         assert not list((folder / "artifacts" / "tmp").iterdir())

@@ -20,7 +20,7 @@ from generators import load_generator
 from generators.dp_marginals import DPMarginals
 from synth.base.schema import ColumnKind, ColumnSchema, TableSchema
 from synth.server import RunningServer
-from tests.service.fixtures import register_approved
+from tests.service.fixtures import connect, register_approved
 
 BINS = 200
 ROWS = 40_000
@@ -70,7 +70,7 @@ def _register(client: synth.Client) -> str:
 
 def test_knowing_the_seed_does_not_replay_the_noise(fresh_server: RunningServer,
                                                     data_folder: Path) -> None:
-    with synth.Client.connect(fresh_server.address) as client:
+    with connect(fresh_server) as client:
         source = _register(client)
         released = _train(client, data_folder, source, epsilon=0.1)
     table = _train_part(data_folder)
@@ -89,7 +89,7 @@ def test_knowing_the_seed_does_not_replay_the_noise(fresh_server: RunningServer,
 def test_one_seed_at_two_epsilons_draws_unrelated_noise(fresh_server: RunningServer,
                                                        data_folder: Path) -> None:
     """Rescaled draws would give the exact counts from the two models, at ε = 0.3 charged."""
-    with synth.Client.connect(fresh_server.address) as client:
+    with connect(fresh_server) as client:
         source = _register(client)
         low = _train(client, data_folder, source, epsilon=0.1)
         high = _train(client, data_folder, source, epsilon=0.2)

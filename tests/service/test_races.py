@@ -22,12 +22,12 @@ from tests.service.stubs import Stubs
 CLIENTS = 8
 
 
-def at_once(address: str, call: Callable[[Stubs], jobs_pb2.Job]) -> list[str]:
+def at_once(server: RunningServer, call: Callable[[Stubs], jobs_pb2.Job]) -> list[str]:
     """`call` from CLIENTS clients let go together; the job names they got."""
     barrier = threading.Barrier(CLIENTS)
 
     def client(_: int) -> str:
-        s = Stubs.connect(address)
+        s = Stubs.connect(server)
         try:
             barrier.wait()
             return call(s).name
@@ -41,11 +41,11 @@ def at_once(address: str, call: Callable[[Stubs], jobs_pb2.Job]) -> list[str]:
 def test_one_key_sent_at_once_makes_one_job_and_one_charge(
     fresh_server: RunningServer, adult_small_csv: bytes
 ) -> None:
-    s = Stubs.connect(fresh_server.address)
+    s = Stubs.connect(fresh_server)
     src = s.register_approved("adult", adult_small_csv, epsilon=3.0)
 
     trains = at_once(
-        fresh_server.address, lambda c: c.train(src.name, epsilon=1.0, idempotency_key="nightly")
+        fresh_server, lambda c: c.train(src.name, epsilon=1.0, idempotency_key="nightly")
     )
     assert len(set(trains)) == 1
     budget = s.budget(src.name)
@@ -57,7 +57,7 @@ def test_one_key_sent_at_once_makes_one_job_and_one_charge(
     done = s.wait(jobs_pb2.Job(name=trains[0]))
     assert done.state == jobs_pb2.SUCCEEDED
     generations = at_once(
-        fresh_server.address,
+        fresh_server,
         lambda c: c.generate(done.result, rows=50, seed=3, idempotency_key="daily"),
     )
     assert len(set(generations)) == 1

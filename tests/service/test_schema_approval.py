@@ -23,6 +23,7 @@ from synth.base.schema import TableSchema
 from synth.schema_proto import schema_from_proto, schema_to_proto
 from synth.server import RunningServer
 from synth.v1 import jobs_pb2, schema_pb2, sources_pb2
+from tests.service.fixtures import connect
 from tests.service.stubs import Stubs, error_info
 
 
@@ -156,7 +157,7 @@ def test_registration_approves_only_a_schema_that_declares_every_part(
 def test_the_sdk_raises_typed_errors_and_approves_what_it_saw(
     fresh_server: RunningServer, adult_small_csv: bytes
 ) -> None:
-    with synth.Client.connect(fresh_server.address) as client:
+    with connect(fresh_server) as client:
         src = client.register_source("adult", adult_small_csv, budget=synth.Budget(epsilon=3.0))
         assert src.schema_state == "pending" and not src.schema_approved
         assert "pending approval" in str(src) and "columns.age.kind" in src.inferred_fields

@@ -80,7 +80,7 @@ def test_graceful_shutdown_says_not_serving_then_drains_in_flight_calls(
     tmp_path: Path, adult_csv_path: Path
 ) -> None:
     running = start_server(tmp_path / "data")
-    s = Stubs.connect(running.address)
+    s = Stubs.connect(running)
     watch = health_pb2_grpc.HealthStub(s.channel).Watch(health_pb2.HealthCheckRequest(service=""))
     assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
     data = adult_csv_path.read_bytes()

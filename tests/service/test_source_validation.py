@@ -14,6 +14,7 @@ import pytest
 from synth.core.config import ServiceConfig
 from synth.server import start_server
 from synth.v1 import sources_pb2
+from tests.service.fixtures import admin_token
 from tests.service.stubs import Stubs, error_info
 
 
@@ -111,7 +112,7 @@ def test_missing_budget_is_refused(stubs: Stubs, data_folder: Path, adult_small_
 def test_table_over_the_configured_size_is_refused(tmp_path: Path, adult_small_csv: bytes) -> None:
     folder = tmp_path / "small"
     running = start_server(folder, config=ServiceConfig(data_dir=folder, max_source_bytes=50_000))
-    s = Stubs.connect(running.address)
+    s = Stubs.connect(running)
     try:
         with pytest.raises(grpc.RpcError) as err:
             s.register("bad", adult_small_csv)
@@ -122,7 +123,8 @@ def test_table_over_the_configured_size_is_refused(tmp_path: Path, adult_small_c
         running.stop(grace=0)
 
 
-def test_a_path_is_refused_when_the_server_has_no_import_roots(stubs: Stubs, data_folder: Path) -> None:
+def test_a_path_is_refused_when_the_server_has_no_import_roots(admin_stubs: Stubs, data_folder: Path) -> None:
+    stubs = admin_stubs
     with pytest.raises(grpc.RpcError) as err:
         stubs.register("bad", None, uri="/no/such/file.csv")
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -135,7 +137,7 @@ def test_register_by_path(tmp_path: Path, adult_csv_path: Path) -> None:
     folder = tmp_path / "data"
     config = ServiceConfig(data_dir=folder, import_roots=(adult_csv_path.parent,))
     running = start_server(folder, config=config)
-    s = Stubs.connect(running.address)
+    s = Stubs.connect(running, admin_token(running))  # server-side paths: an admin's alone
     try:
         src = s.register("adult", None, uri=str(adult_csv_path), holdout_fraction=0.1, split_seed=3)
         assert src.row_count == 32561 and src.holdout_rows == 3256 and src.split_seed == 3

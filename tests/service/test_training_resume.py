@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import synth
-from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import start_server
-from tests.service.fixtures import register_approved
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
+from tests.service.fixtures import connect, register_approved
 
 PARAMS = dict(epochs=6, batch_size=400, generator_dim=[16], discriminator_dim=[16], embedding_dim=8)
 
@@ -22,7 +22,8 @@ SERVER = textwrap.dedent(
     import sys, time
     from synth.server import start_server
     running = start_server(sys.argv[1])
-    print(running.address, flush=True)
+    _, token = running.service.stores.tokens.create("alice", "owner")
+    print(running.address, token, flush=True)
     time.sleep(600)
     """
 )
@@ -41,7 +42,8 @@ def test_a_crashed_training_resumes_from_its_checkpoint(tmp_path: Path, adult_sm
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        client = synth.Client.connect(proc.stdout.readline().strip())
+        address, token = proc.stdout.readline().split()
+        client = synth.Client.connect(address, token=token)
         src = register_approved(client, "adult", adult_small_csv, budget=synth.Budget(epsilon=8.0, delta=1e-6))
         handle = client.train(src, generator="dpctgan", epsilon=3.0, **PARAMS)
         _wait_for_checkpoint(folder, handle.name)
@@ -50,7 +52,7 @@ def test_a_crashed_training_resumes_from_its_checkpoint(tmp_path: Path, adult_sm
         proc.kill()  # a crash: no shutdown, the job row is left RUNNING
         proc.wait()
 
-    with start_server(folder) as running, synth.Client.connect(running.address) as client:
+    with start_server(folder) as running, connect(running) as client:
         model = client.job(handle.name).result(timeout=300)
         job = client.get_job(handle.name)
         assert job.state is synth.JobState.SUCCEEDED
@@ -70,14 +72,14 @@ def test_a_shutdown_pauses_a_checkpointed_training_until_the_next_start(
 ) -> None:
     folder = tmp_path / "data"
     running = start_server(folder)
-    client = synth.Client.connect(running.address)
+    client = connect(running)
     src = register_approved(client, "adult", adult_small_csv, budget=synth.Budget(epsilon=4.0, delta=1e-6))
     handle = client.train(src, generator="dpctgan", epsilon=3.0, **PARAMS)
     _wait_for_checkpoint(folder, handle.name)
     client.close()
     running.stop(grace=1)
 
-    with start_server(folder) as again, synth.Client.connect(again.address) as client:
+    with start_server(folder) as again, connect(again) as client:
         model = client.job(handle.name).result(timeout=300)
         assert model.generator == "dpctgan" and model.epsilon is not None and model.epsilon <= 3.0
         assert client.budget("adult").spent.epsilon == pytest.approx(3.0 + SIZE)
