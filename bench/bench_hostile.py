@@ -14,7 +14,7 @@ issue); an honest client of its own channel times `Health.Check` and
 Prints a Markdown table: per scenario, the median, 95th percentile and largest
 latency in ms, and how many honest calls failed (a 10 s deadline).
 
-    .venv/bin/python -m bench.bench_hostile [--calls 60]
+    .venv/bin/python -m bench.bench_hostile [--calls 60] [--only idle]
 """
 
 from __future__ import annotations
@@ -196,6 +196,11 @@ def main() -> None:
     parser.add_argument(
         "--calls", type=int, default=60, help="honest calls of each kind per scenario"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only the scenarios whose name contains this text (e.g. 'idle')",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
     config = ServiceConfig(data_dir=folder, max_source_bytes=5 << 20)
@@ -222,6 +227,8 @@ def main() -> None:
         )
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for name, make in scenarios:
+            if args.only and args.only not in name and make is not None:
+                continue
             attack = make(server) if make else None
             if attack is None:
                 result = honest(server, args.calls)
