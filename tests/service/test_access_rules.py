@@ -214,3 +214,26 @@ def test_a_refused_token_is_never_echoed_and_health_needs_none(running: RunningS
     with grpc.insecure_channel(running.address) as ch:
         answer = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_the_sdk_raises_the_typed_errors(running: RunningServer, quota_server: RunningServer) -> None:
+    import synth
+
+    with (
+        synth.Client.connect(running.address, token="synth_not-a-token") as anyone,
+        pytest.raises(synth.Unauthenticated, match="synth token create"),
+    ):
+        anyone.list_sources()
+    reader = token_for(running, "rex", "reader")
+    with synth.Client.connect(running.address, token=reader) as client:
+        with pytest.raises(synth.PermissionDenied, match="owner role"):
+            client.register_source("by-reader", _table(21), budget=synth.Budget(epsilon=1.0))
+        assert client.list_sources() == []
+    owner = token_for(quota_server, "carol", "owner")
+    quota_server.service.stores.jobs.create_once(JobKind.TRAIN, "sources/x", {}, "", owner="carol")
+    with synth.Client.connect(quota_server.address, token=owner) as client:
+        src = client.approve_schema(
+            client.register_source("carols", _table(22), budget=synth.Budget(epsilon=1.0))
+        )
+        with pytest.raises(synth.QuotaExceeded):
+            client.train(src, generator="dp_marginals", epsilon=0.5)
