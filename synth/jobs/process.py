@@ -33,6 +33,7 @@ import contextlib
 import ctypes
 import logging
 import multiprocessing
+import os
 import resource
 import signal
 import threading
@@ -149,13 +150,24 @@ def _few_malloc_arenas() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 4)  # M_ARENA_MAX
 
 
+def nvidia_driver_present() -> bool:
+    """Whether this host has an NVIDIA driver: then no address-space cap is set.
+
+    CUDA reserves host address space of about twice the device memory when it
+    initialises (hundreds of GiB on a large GPU) and fails with "out of memory"
+    under an RLIMIT_AS far below that. On such a host a job's memory is bounded
+    by its admission estimate, and cancel still kills it.
+    """
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
 def cap_memory(memory_mb: int | None) -> None:
     """Cap this process's address space at `memory_mb` above what it has mapped now.
 
     Above what is mapped, because shared libraries and thread stacks reserve
     address space they never touch: the cap bounds what the job adds.
     """
-    if not memory_mb:
+    if not memory_mb or nvidia_driver_present():
         return
     _few_malloc_arenas()
     limit = _mapped_bytes() + memory_mb * MIB
