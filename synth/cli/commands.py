@@ -267,6 +267,10 @@ def plan_training(args: argparse.Namespace) -> int:
 
 
 def generate(args: argparse.Namespace) -> int:
+    if args.plan:
+        with connect(args) as client:
+            emit(args, client.plan_generation(args.model, rows=args.rows))
+        return 0
     with connect(args) as client:
         handle = client.generate(
             args.model, rows=args.rows, seed=args.seed, idempotency_key=args.idempotency_key
@@ -286,6 +290,13 @@ def download(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    if args.plan:
+        with connect(args) as client:
+            plan = client.plan_evaluation(
+                args.dataset, target=args.target, metrics=tuple(args.metric or ())
+            )
+        emit(args, plan)
+        return 0
     with connect(args) as client:
         handle = client.evaluate(
             args.dataset,

@@ -189,6 +189,9 @@ def _add_resource_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--idempotency-key", default=None)
     p.add_argument("--wait", action="store_true", help="wait and print the dataset")
+    p.add_argument(
+        "--plan", action="store_true", help="a dry run: print the estimates; start nothing"
+    )
     p.set_defaults(func=commands.generate)
 
     p = verbs.add_parser("download", parents=[common], help="download a dataset's Parquet file")
@@ -206,6 +209,9 @@ def _add_resource_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--idempotency-key", default=None)
     p.add_argument("--wait", action="store_true", help="wait and print the scores")
     p.add_argument("--report", default=None, help="with --wait: write the HTML report here")
+    p.add_argument(
+        "--plan", action="store_true", help="a dry run: print the estimates; start nothing"
+    )
     p.set_defaults(func=commands.evaluate)
 
 

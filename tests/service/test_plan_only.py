@@ -219,6 +219,30 @@ def test_synth_train_plan_prints_the_plan_and_starts_nothing(
     assert _state(client, source) == before
 
 
+def test_synth_generate_and_evaluate_plan_print_estimates_and_start_nothing(
+    capsys: pytest.CaptureFixture[str], server: RunningServer, client: Client, adult: pa.Table
+) -> None:
+    src = register_approved(
+        client, "plans-cli", csv_bytes(adult.slice(6000, 2000)), budget=synth.Budget(epsilon=3.0)
+    )
+    model = client.train(src, generator="dp_marginals", epsilon=0.5).result(timeout=120)
+    dataset = client.generate(model, rows=500, seed=2).result(timeout=120)
+    jobs = len(client.list_jobs())
+    for argv in (
+        ["generate", model.name, "--rows", "1000000", "--plan"],
+        ["evaluate", dataset.name, "--target", "income", "--plan"],
+    ):
+        code = main([*argv, "--json", "-q", "--server", server.address])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["memory_mb"] > 0 and doc["seconds"] > 0 and doc["basis"]
+    assert len(client.list_jobs()) == jobs
+    assert len(client.list_datasets(parent=model)) == 1 and not client.list_evaluations(
+        parent=dataset
+    )
+
+
 def test_a_plan_round_trips_through_its_stored_form() -> None:
     """The plan's pieces are plain data: a JobPlan round-trips through its stored form."""
     from synth.base.spend import Spend
