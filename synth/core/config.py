@@ -9,6 +9,7 @@ from typing import Literal
 #: ε of a source's size measurement unless configured (see `ServiceConfig.size_epsilon`).
 DEFAULT_SIZE_EPSILON = 0.05
 
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """Where the service keeps its state and how much it takes on."""

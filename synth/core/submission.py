@@ -95,6 +95,8 @@ def start(stores: Stores, runner: JobRunner, job: JobRecord, *, resume: bool = F
         isolated(stores, runner, job, resume=resume),
         resumable=lambda: runner.resumable(job),
         running=resume,
+        # Owners take turns for the workers (synth.jobs.fair).
+        owner=stores.jobs.owner(job.id),
     )
 
 

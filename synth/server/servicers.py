@@ -86,7 +86,9 @@ class SourceServicer(sources_pb2_grpc.SourceServiceServicer):
             tmp.unlink(missing_ok=True)
 
     def GetSource(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return convert.source_to_pb(self.svc.sources.get(caller(), parse_name(request.name, "sources")))
+        return convert.source_to_pb(
+            self.svc.sources.get(caller(), parse_name(request.name, "sources"))
+        )
 
     def ListSources(self, request: Any, context: grpc.ServicerContext) -> Any:
         page = self.svc.sources.list(
@@ -141,13 +143,17 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
         return convert.job_to_pb(self.svc.training.submit(caller(), req))
 
     def GetModel(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return convert.model_to_pb(self.svc.training.get(caller(), parse_name(request.name, "models")))
+        return convert.model_to_pb(
+            self.svc.training.get(caller(), parse_name(request.name, "models"))
+        )
 
     def ListModels(self, request: Any, context: grpc.ServicerContext) -> Any:
         source = parse_name(request.source, "sources", field="source") if request.source else ""
         page = self.svc.training.list(
             caller(),
-            page_size=page_size(request.page_size), token=request.page_token, source_id=source
+            page_size=page_size(request.page_size),
+            token=request.page_token,
+            source_id=source,
         )
         items, token = _bounded(page, request, convert.model_to_pb)
         return models_pb2.ListModelsResponse(models=items, next_page_token=token)
@@ -175,12 +181,16 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         return convert.job_to_pb(self.svc.generation.submit(caller(), req))
 
     def GetDataset(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return convert.dataset_to_pb(self.svc.generation.get(caller(), parse_name(request.name, "datasets")))
+        return convert.dataset_to_pb(
+            self.svc.generation.get(caller(), parse_name(request.name, "datasets"))
+        )
 
     def ListDatasets(self, request: Any, context: grpc.ServicerContext) -> Any:
         page = self.svc.generation.list(
             caller(),
-            page_size=page_size(request.page_size), token=request.page_token, parent=request.parent
+            page_size=page_size(request.page_size),
+            token=request.page_token,
+            parent=request.parent,
         )
         items, token = _bounded(page, request, convert.dataset_to_pb)
         return datasets_pb2.ListDatasetsResponse(datasets=items, next_page_token=token)
@@ -235,7 +245,9 @@ class EvaluationServicer(evaluations_pb2_grpc.EvaluationServiceServicer):
     def ListEvaluations(self, request: Any, context: grpc.ServicerContext) -> Any:
         page = self.svc.evaluation.list(
             caller(),
-            page_size=page_size(request.page_size), token=request.page_token, parent=request.parent
+            page_size=page_size(request.page_size),
+            token=request.page_token,
+            parent=request.parent,
         )
         items, token = _bounded(page, request, convert.evaluation_to_pb)
         return evaluations_pb2.ListEvaluationsResponse(evaluations=items, next_page_token=token)
