@@ -310,3 +310,17 @@ def test_a_training_killed_with_its_server_resumes_from_its_checkpoint(
             assert model.generator == "dpctgan"
     finally:
         again.stop(grace=0)
+
+
+def test_synth_serve_isolates_jobs_by_default_and_the_library_keeps_threads(
+    tmp_path: Path,
+) -> None:
+    """`synth serve` runs each job in a process; a library or test server keeps threads
+    (no start-up cost per job), unless its configuration asks for processes."""
+    from synth.cli.parser import build_parser
+
+    assert build_parser().parse_args(["serve"]).job_isolation == "process"
+    assert build_parser().parse_args(["serve", "--job-isolation", "thread"]).job_isolation == (
+        "thread"
+    )
+    assert ServiceConfig(data_dir=tmp_path).job_isolation == "thread"
