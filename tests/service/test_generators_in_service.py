@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import update
 
 import synth
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import RunningServer
 from synth.store.sqltables import jobs
 from synth.v1 import jobs_pb2
-from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from tests.service.fixtures import connect, register_approved
 from tests.service.stubs import Stubs
 

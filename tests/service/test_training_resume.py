@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import synth
-from synth.server import start_server
 from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
+from synth.server import start_server
 from tests.service.fixtures import connect, register_approved
 
 PARAMS = dict(epochs=6, batch_size=400, generator_dim=[16], discriminator_dim=[16], embedding_dim=8)
