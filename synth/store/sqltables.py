@@ -158,6 +158,31 @@ tokens = Table(
     Column("revoke_time", Float, nullable=True),
 )
 
+#: The audit trail (revision 0007, synth.store.audit): append-only, hash-chained, each
+#: entry's hash signed with a key derived from the server secret; `audit_head` is one row
+#: (id 1) holding the last entry, locked by every append so the chain never forks.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", Float, nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("body_json", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
 evaluations = Table(
     "evaluations",
     metadata,
