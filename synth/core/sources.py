@@ -52,6 +52,7 @@ from synth.core.config import ServiceConfig
 from synth.core.stores import Stores
 from synth.store.pages import Page
 from synth.store.records import SourceRecord
+from synth.store.sources import SameRows
 
 MAX_URI = 4096
 
@@ -310,7 +311,7 @@ class SourceService:
         if not alive():
             raise Cancelled("the client went away before the source was stored")
         size = path.stat().st_size
-        return self._store(req, schema, fp, seed, holdout, train, hold, size, alive)
+        return self._store(who, req, schema, fp, seed, holdout, train, hold, size, alive)
 
     def _refuse_existing(self, who: Principal, source_id: str) -> None:
         state = self.rows.state(source_id)
@@ -348,6 +349,7 @@ class SourceService:
 
     def _store(
         self,
+        who: Principal,
         req: RegisterRequest,
         schema: TableSchema,
         fp: str,
@@ -387,6 +389,10 @@ class SourceService:
                 write_parquet_atomic(staging / HOLDOUT_FILE, hold.cast(arrow_schema), arrow_schema)
                 if not alive():
                     raise Cancelled("the client went away before the source was stored")
+        except SameRows:  # registered by a call that raced this one since the first check
+            self._remove_orphan(req.source_id)
+            self._refuse_same_rows(who, fp)
+            raise
         except FileExistsError as exc:
             self._remove_orphan(req.source_id)
             raise AlreadyExists(

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from synth.base.errors import AlreadyExists, NotFound
@@ -15,6 +15,18 @@ from synth.store.metadata import MetadataStore
 from synth.store.pages import Page, fetch_page
 from synth.store.records import SourceRecord
 from synth.store.sqltables import datasets, evaluations, models, sources
+
+#: The PostgreSQL advisory lock that serialises the insert of new sources (any constant
+#: of our own: registrations are rare, and only their insert phase holds it).
+_REGISTER_LOCK = 0x5359_4E54_4852_4547  # "SYNTHREG"
+
+
+class SameRows(AlreadyExists):
+    """A source with the same keyed fingerprint exists (the caller words the refusal)."""
+
+    def __init__(self, source_id: str) -> None:
+        super().__init__(f"a source with the same rows exists: sources/{source_id}")
+        self.source_id = source_id
 
 
 class SourceRows:
@@ -51,11 +63,24 @@ class SourceRows:
         """Insert the row, run the block, then commit: the block failing leaves no row.
 
         The caller writes the source's files inside the block, so files and row
-        appear together. Raises `AlreadyExists` when another call took the id first.
+        appear together. Raises `AlreadyExists` when another call took the id first,
+        and `SameRows` when a source with the same keyed fingerprint exists: checked
+        inside the insert's transaction, serialised (SQLite: BEGIN IMMEDIATE;
+        PostgreSQL: a transaction advisory lock), so two registrations of one
+        table racing each other cannot both get a budget.
         """
         values = {k: v for k, v in record.__dict__.items() if k not in ("schema", "inferred")}
         try:
             with self.meta.transaction() as conn:
+                if not self.meta.is_sqlite:
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REGISTER_LOCK}
+                    )
+                same = conn.execute(
+                    select(sources.c.id).where(sources.c.fingerprint == record.fingerprint).limit(1)
+                ).first()
+                if same is not None:
+                    raise SameRows(same.id)
                 conn.execute(
                     sources.insert().values(
                         schema_json=record.schema.to_json(indent=None),

@@ -26,6 +26,7 @@ from tests.service.hostile import (
     honest_calls_answer,
     hostile_server,
 )
+from tests.service.stubs import Stubs
 
 MB = 1 << 20
 
@@ -181,3 +182,31 @@ def test_the_same_rows_get_no_fresh_budget_under_a_new_id(
     # Other rows are another table.
     assert stubs.register("other", distinct_csv(adult, 1, rows=500)).name == "sources/other"
     honest_calls_answer(running)
+
+
+def test_the_same_rows_registered_at_once_get_one_budget(
+    fresh_server: RunningServer, adult_small_csv: bytes
+) -> None:
+    """Two registrations of one table racing each other: one source, the other refused."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(2)  # one caller holds two uploads at most
+
+    def register(i: int) -> str:
+        s = Stubs.connect(fresh_server)
+        try:
+            barrier.wait()
+            s.register(f"twin-{i}", adult_small_csv)
+            return "ok"
+        except grpc.RpcError as err:
+            return err.code().name
+        finally:
+            s.channel.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(register, range(2)))
+    assert sorted(outcomes) == ["ALREADY_EXISTS", "ok"], outcomes
+    s = Stubs.connect(fresh_server)
+    listed = s.sources.ListSources(sources_pb2.ListSourcesRequest(page_size=10)).sources
+    assert len(listed) == 1
