@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from synth.cli import commands
+from synth.cli.audit import add_audit_verbs
 from synth.cli.tokens import add_connection_options, add_tls_options, add_token_verbs
 
 # ---- parser --------------------------------------------------------------------
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.demo)
 
     add_token_verbs(verbs)
+    add_audit_verbs(verbs)
     _add_sources(verbs, common)
     _add_resource_verbs(verbs, common)
     _add_listings(verbs, common)

@@ -1,0 +1,131 @@
+"""`synth audit verify|head|export` on a server's data folder: exit 0 intact, 1 tampered, 2 bad usage."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from synth.cli import main
+from synth.server import start_server
+from synth.store.audit import AuditLog
+from synth.store.metadata import MetadataStore
+from synth.store.secret import load_or_create_secret
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A server's data folder (started once and stopped) with five entries of its own."""
+    folder = tmp_path / "data"
+    start_server(folder, port=0).stop(grace=0)
+    meta = MetadataStore(f"sqlite:///{folder.resolve() / 'synth.db'}")
+    try:
+        log = AuditLog(meta, load_or_create_secret(folder))
+        for i in range(5):
+            log.append("alice", "Train", f"sources/s{i}", {"epsilon": 1.0})
+    finally:
+        meta.dispose()
+    return folder
+
+
+def sql(folder: Path, statement: str) -> None:
+    with sqlite3.connect(folder / "synth.db") as conn:
+        conn.execute(statement)
+
+
+def test_an_intact_log_verifies_and_its_head_is_printed(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "audit", "head", "--data-dir", str(folder))
+    assert code == 0, err
+    head = out.strip()
+    seq, _, digest = head.partition(":")
+    assert int(seq) >= 5  # the server may have logged its own entries first
+    assert len(digest) == 64 and "keep this head" in err
+    code, out, err = run(capsys, "audit", "verify", "--data-dir", str(folder), "--head", head)
+    assert code == 0, out + err
+    assert "intact" in out and head in out
+
+    code, out, _ = run(capsys, "audit", "verify", "--data-dir", str(folder), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] is True and report["findings"] == []
+
+
+def test_export_writes_json_lines_that_verify(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "audit.jsonl"
+    code, _, err = run(capsys, "audit", "export", "--data-dir", str(folder), "-o", str(out_file))
+    assert code == 0, err
+    lines = out_file.read_text().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert {"seq", "time", "subject", "action", "target", "body", "prev", "hash", "mac"} <= set(
+        entries[0]
+    )
+    code, out, _ = run(
+        capsys, "audit", "verify", "--data-dir", str(folder), "--input", str(out_file)
+    )
+    assert code == 0, out
+    # An edited export is caught as well.
+    entries[1]["subject"] = "mallory"
+    out_file.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    code, out, _ = run(
+        capsys, "audit", "verify", "--data-dir", str(folder), "--input", str(out_file)
+    )
+    assert code == 1 and "EDITED at entry 2" in out
+
+
+def test_export_to_stdout(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "audit", "export", "--data-dir", str(folder))
+    assert code == 0 and all(json.loads(line)["hash"] for line in out.splitlines())
+
+
+def test_an_edited_entry_exits_1_and_is_named(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sql(folder, "UPDATE audit_log SET subject = 'mallory' WHERE seq = 2")
+    code, out, _ = run(capsys, "audit", "verify", "--data-dir", str(folder))
+    assert code == 1
+    assert "TAMPERED" in out and "EDITED at entry 2" in out
+
+
+def test_a_cut_tail_is_caught_with_the_kept_head(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, head, _ = run(capsys, "audit", "head", "--data-dir", str(folder))
+    last = int(head.split(":")[0])
+    sql(folder, f"DELETE FROM audit_log WHERE seq > {last - 2}")
+    with sqlite3.connect(folder / "synth.db") as conn:  # the intruder fixes the head row too
+        (digest,) = conn.execute(
+            f"SELECT entry_hash FROM audit_log WHERE seq = {last - 2}"
+        ).fetchone()
+        conn.execute(f"UPDATE audit_head SET seq = {last - 2}, entry_hash = '{digest}'")
+    code, out, _ = run(capsys, "audit", "verify", "--data-dir", str(folder))
+    assert code == 0 and "no anchored head" in out  # what only a kept head can show
+    code, out, _ = run(capsys, "audit", "verify", "--data-dir", str(folder), "--head", head.strip())
+    assert code == 1 and f"TRUNCATED at entries {last - 1}-{last}" in out
+
+
+def test_bad_usage_exits_2(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "audit", "verify", "--data-dir", str(folder), "--head", "12")
+    assert code == 2 and "SEQ:HASH" in err
+    code, _, err = run(capsys, "audit", "verify", "--data-dir", str(tmp_path / "nowhere"))
+    assert code == 2 and "no synth database" in err
+    assert not (tmp_path / "nowhere").exists()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json}\n")
+    code, _, err = run(capsys, "audit", "verify", "--data-dir", str(folder), "--input", str(bad))
+    assert code == 2 and "bad.jsonl:1" in err
+    code, _, _ = run(capsys, "audit")
+    assert code == 2
