@@ -26,6 +26,7 @@ from synth.base.errors import FailedPrecondition
 
 if TYPE_CHECKING:  # the SDK reads the file without loading the store
     from synth.core.config import ServiceConfig
+    from synth.store.metadata import MetadataStore
     from synth.store.tokens import TokenRows
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,6 @@ def token_rows(config: ServiceConfig, *, must_exist: bool = True) -> Iterator[To
     refused (a mistyped --data-dir would otherwise make an empty server).
     """
     from synth.store.metadata import MetadataStore
-    from synth.store.tokens import TokenRows
 
     if must_exist and not config.database_url:
         db = Path(config.data_dir) / "synth.db"
@@ -117,6 +117,54 @@ def token_rows(config: ServiceConfig, *, must_exist: bool = True) -> Iterator[To
             )
     meta = MetadataStore(config.resolved_database_url)
     try:
-        yield TokenRows(meta)
+        yield _audited_tokens(meta, config)
     finally:
         meta.dispose()
+
+
+def _audited_tokens(meta: MetadataStore, config: ServiceConfig) -> TokenRows:
+    """Token rows whose create and revoke append to the audit trail, as the shell's user.
+
+    Signing an entry needs the server's `secret.key` in the data folder; without it
+    (a --database-url whose server keeps its folder elsewhere) nothing is appended
+    and the log says so.
+    """
+    import getpass
+
+    from synth.base.principal import Role
+    from synth.store.audit import AuditLog
+    from synth.store.secret import SECRET_FILE, load_or_create_secret
+    from synth.store.tokens import TokenRecord, TokenRows
+
+    if not (Path(config.data_dir) / SECRET_FILE).is_file():
+        log.warning(
+            "no %s in %s: token changes made now are not in the audit trail (name the "
+            "server's --data-dir)",
+            SECRET_FILE,
+            config.data_dir,
+        )
+        return TokenRows(meta)
+    audit = AuditLog(meta, load_or_create_secret(config.data_dir))
+    try:
+        operator = f"shell:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in this environment
+        operator = f"shell:uid-{os.getuid()}"
+
+    class AuditedTokenRows(TokenRows):
+        def create(
+            self, subject: str, roles: frozenset[Role] | str, *, description: str = ""
+        ) -> tuple[TokenRecord, str]:
+            record, token = super().create(subject, roles, description=description)
+            audit.append(
+                operator,
+                "CreateToken",
+                f"tokens/{record.id}",
+                {"subject": record.subject, "roles": sorted(r.value for r in record.roles)},
+            )
+            return record, token
+
+        def revoke(self, token_id: str) -> None:
+            super().revoke(token_id)
+            audit.append(operator, "RevokeToken", f"tokens/{token_id}")
+
+    return AuditedTokenRows(meta)

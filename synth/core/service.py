@@ -57,6 +57,7 @@ class JobService:
         require(who, Role.OWNER, "cancelling a job")
         self.get(who, job_id)
         self.stores.executor.cancel(job_id)
+        self.stores.audit.append(who.subject, "CancelJob", f"jobs/{job_id}")
         return self.stores.jobs.get(job_id)
 
 

@@ -107,11 +107,14 @@ class SourceSizes:
                 },
             )
 
-    def measure(self, source: SourceRecord) -> PlanSize:
-        """The stored DP size for the source's schema, measured (and charged) if there is none."""
+    def measure(self, source: SourceRecord, *, subject: str = "") -> PlanSize:
+        """The stored DP size for the source's schema, measured (and charged) if there is none;
+        a charge made here is audited as `subject`'s (the caller whose training needed it)."""
         schema = source.schema
+        charged: list[str] = []
 
         def measure(job_id: str) -> Measured:
+            charged.append(job_id)
             # Keyed by the server secret and the measurement's own id: nobody can replay it.
             rng = RandomStreams.for_job(self.stores.secret, job_id, None).generator("size")
             got = measure_size(
@@ -119,9 +122,27 @@ class SourceSizes:
             )
             return Measured(got.units, got.max_rows)
 
-        record = self.stores.sizes.measure_once(
-            source.id, unit_key(schema), self.charge_for(schema), measure
-        )
+        spend = self.charge_for(schema)
+        record = self.stores.sizes.measure_once(source.id, unit_key(schema), spend, measure)
+        if charged:  # this call measured it: the charge is new
+            self.stores.audit.append(
+                subject or source.owner,
+                "MeasureSize",
+                f"sources/{source.id}",
+                {
+                    "measurement": charged[-1],
+                    "charges": [
+                        {
+                            "purpose": spend.purpose,
+                            "mechanism": spend.mechanism,
+                            "epsilon": spend.epsilon,
+                            "delta": spend.delta,
+                        }
+                    ],
+                    "epsilon": spend.epsilon,
+                    "delta": spend.delta,
+                },
+            )
         if schema.privacy_unit is not None and schema.privacy_unit.max_rows == AUTO:
             schema = schema.with_max_rows(record.max_rows)
         return PlanSize(record.units, schema, None)

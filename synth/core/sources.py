@@ -230,6 +230,7 @@ class SourceService:
         self.artifacts = stores.artifacts
         self.rows = stores.sources
         self._fingerprint_key = fingerprint_key(stores.secret)
+        self.audit = stores.audit
 
     @property
     def limits(self) -> TableLimits:
@@ -311,7 +312,22 @@ class SourceService:
         if not alive():
             raise Cancelled("the client went away before the source was stored")
         size = path.stat().st_size
-        return self._store(who, req, schema, fp, seed, holdout, train, hold, size, alive)
+        record = self._store(who, req, schema, fp, seed, holdout, train, hold, size, alive)
+        self.audit.append(
+            who.subject,
+            "RegisterSource",
+            name_of("sources", record.id),
+            {
+                "fingerprint": fp,  # keyed by the server secret already
+                "version": record.version_id,
+                "schema": self.audit.fingerprint(schema.to_json_dict()),
+                "epsilon_cap": record.epsilon_cap,
+                "delta_cap": record.delta_cap,
+                "allow_non_private": record.allow_non_private,
+                "schema_approved": record.schema_approved,
+            },
+        )
+        return record
 
     def _refuse_existing(self, who: Principal, source_id: str) -> None:
         state = self.rows.state(source_id)
@@ -438,7 +454,18 @@ class SourceService:
         self.rows.set_schema(
             source_id, merged, inferred_json=stored.inferred_json(), approve=approve
         )
-        return self.get(who, source_id)
+        after = self.get(who, source_id)
+        self.audit.append(
+            who.subject,
+            "UpdateSchema",
+            name_of("sources", source_id),
+            {
+                "schema_version": after.schema_version,
+                "schema": self.audit.fingerprint(merged.to_json_dict()),
+                "approved": approve,
+            },
+        )
+        return after
 
     def approve_schema(self, who: Principal, source_id: str, schema_version: int) -> SourceRecord:
         """Approve the schema version the owner reviewed, if it is still the current one."""
@@ -461,6 +488,12 @@ class SourceService:
                 violations=[FieldViolation("schema_version", f"the current one is {current}")],
                 metadata={"schema_version": str(current)},
             )
+        self.audit.append(
+            who.subject,
+            "ApproveSchema",
+            name_of("sources", source_id),
+            {"schema_version": schema_version},
+        )
         return self.get(who, source_id)
 
     def require_approved_schema(self, record: SourceRecord) -> None:
@@ -489,3 +522,4 @@ class SourceService:
         for artifact in self.rows.delete(source_id):
             self.artifacts.remove(artifact)
         self.artifacts.remove(self.artifacts.source_dir(source_id))
+        self.audit.append(who.subject, "DeleteSource", name_of("sources", source_id))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from synth.core.config import ServiceConfig
 from synth.jobs.executor import Executor
 from synth.store.artifacts import ArtifactStore
+from synth.store.audit import AuditLog
 from synth.store.datasets import DatasetRows
 from synth.store.evaluations import EvaluationRows
 from synth.store.jobs import JobStore
@@ -42,6 +43,8 @@ class Stores:
     tokens: TokenRows
     #: The server secret (synth.store.secret): keys DP randomness and fingerprints.
     secret: bytes
+    #: The audit trail (synth.store.audit): every state change appends an entry.
+    audit: AuditLog
 
     @classmethod
     def open(
@@ -60,6 +63,7 @@ class Stores:
         if not in_job:
             artifacts.clean_tmp()
         jobs = JobStore(meta)
+        secret = load_or_create_secret(config.data_dir)
         return cls(
             config=config,
             meta=meta,
@@ -75,5 +79,6 @@ class Stores:
             evaluations=EvaluationRows(meta),
             sizes=SizeRows(meta),
             tokens=TokenRows(meta),
-            secret=load_or_create_secret(config.data_dir),
+            secret=secret,
+            audit=AuditLog(meta, secret),
         )

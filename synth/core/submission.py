@@ -72,8 +72,39 @@ def submit(
         quota=quota(stores, rows),
     )
     if created:
-        start(stores, runner, job)
+        try:
+            audit_job(stores, job, owner, charge)
+        finally:  # the job runs even if its entry could not be written (the caller hears)
+            start(stores, runner, job)
     return job
+
+
+def audit_job(
+    stores: Stores, job: JobRecord, owner: str, charge: tuple[str, Sequence[Spend]] | None
+) -> None:
+    """A new job's audit entry: its request as a keyed fingerprint, and its ledger charges."""
+    spends = list(charge[1]) if charge is not None else []
+    stores.audit.append(
+        owner,
+        job.kind.value.capitalize(),  # Train, Generate, Evaluate
+        job.target,
+        {
+            "job": f"jobs/{job.id}",
+            "request": stores.audit.fingerprint(job.request),
+            "source": f"sources/{charge[0]}" if charge is not None else "",
+            "charges": [
+                {
+                    "purpose": s.purpose,
+                    "mechanism": s.mechanism,
+                    "epsilon": s.epsilon,
+                    "delta": s.delta,
+                }
+                for s in spends
+            ],
+            "epsilon": sum(s.epsilon for s in spends),
+            "delta": sum(s.delta for s in spends),
+        },
+    )
 
 
 def quota(stores: Stores, rows: int = 0) -> JobQuota:

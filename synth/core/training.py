@@ -85,7 +85,7 @@ class TrainingService:
             # The size is a DP release of its own, made once: only when the whole
             # training is affordable, then the plan again with the measured size.
             self.sizes.affordable(source, [size.pending, *spends])
-            size = self.sizes.measure(source)
+            size = self.sizes.measure(source, subject=who.subject)
             kind, plan, spends = self._plan(req, source, size)
         shown = spends if size.pending is None else [size.pending, *spends]
         job_plan = self.admit(req, kind, plan, shown, source, size.units)

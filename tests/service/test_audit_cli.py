@@ -6,13 +6,16 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from synth.cli import main
-from synth.server import start_server
+from synth.client import Budget
+from synth.server import RunningServer, start_server
 from synth.store.audit import AuditLog
 from synth.store.metadata import MetadataStore
 from synth.store.secret import load_or_create_secret
+from tests.service.fixtures import connect, register_approved
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -129,3 +132,56 @@ def test_bad_usage_exits_2(
     assert code == 2 and "bad.jsonl:1" in err
     code, _, _ = run(capsys, "audit")
     assert code == 2
+
+
+# ---- a real session: every state change is in the log, and the log verifies ----------------
+
+
+def test_a_session_is_audited_and_verifies(
+    fresh_server: RunningServer,
+    data_folder: Path,
+    adult: pa.Table,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = ["--data-dir", str(data_folder)]
+    if fresh_server.service.config.database_url:
+        store += ["--database-url", fresh_server.service.config.database_url]
+    with connect(fresh_server) as client:
+        src = register_approved(
+            client, "audited", adult.slice(0, 2000), budget=Budget(epsilon=3.0, delta=1e-6)
+        )
+        model = client.train(src, generator="dp_marginals", epsilon=1.0).result()
+        client.generate(model, rows=100, seed=1).result()
+        client.delete_source(src)
+    code, _, err = run(capsys, "token", "create", *store, "--subject", "carol", "--role", "reader")
+    assert code == 0, err
+
+    log = fresh_server.service.stores.audit
+    entries = log.entries()
+    mine = [(e.subject, e.action, e.target) for e in entries if e.subject == "alice"]
+    assert mine == [
+        ("alice", "RegisterSource", "sources/audited"),
+        ("alice", "ApproveSchema", "sources/audited"),
+        ("alice", "MeasureSize", "sources/audited"),
+        ("alice", "Train", "sources/audited"),
+        ("alice", "Generate", model.name),
+        ("alice", "DeleteSource", "sources/audited"),
+    ]
+    train = next(e for e in entries if e.action == "Train")
+    budget_spent = train.body["epsilon"]
+    assert 0 < budget_spent <= 1.0 and train.body["source"] == "sources/audited"
+    assert train.body["request"].startswith("hmac-sha256:")
+    assert {c["purpose"] for c in train.body["charges"]}  # each ledger row, with its ε and δ
+    size = next(e for e in entries if e.action == "MeasureSize")
+    assert size.body["charges"][0]["purpose"] == "size" and size.body["epsilon"] > 0
+    token = entries[-1]
+    assert token.action == "CreateToken" and token.subject.startswith("shell:")
+    assert token.body == {"subject": "carol", "roles": ["reader"]}
+
+    code, out, err = run(capsys, "audit", "verify", *store)
+    assert code == 0, out + err
+    assert f"{len(entries)} entries" in out
+    code, head, _ = run(capsys, "audit", "head", *store)
+    assert code == 0 and head.strip() == f"{entries[-1].seq}:{entries[-1].entry_hash}"
+    code, out, _ = run(capsys, "audit", "verify", *store, "--head", head.strip())
+    assert code == 0, out
