@@ -25,6 +25,7 @@ from synth.core.config import ServiceConfig
 from synth.core.service import SynthService
 from synth.server.auth import AuthInterceptor
 from synth.server.errors import ErrorInterceptor
+from synth.server.release_servicer import ReleaseServicer
 from synth.server.servicers import (
     DatasetServicer,
     EvaluationServicer,
@@ -43,6 +44,8 @@ from synth.v1 import (
     jobs_pb2_grpc,
     models_pb2,
     models_pb2_grpc,
+    releases_pb2,
+    releases_pb2_grpc,
     sources_pb2,
     sources_pb2_grpc,
 )
@@ -59,6 +62,7 @@ SERVICE_NAMES = tuple(
         (datasets_pb2, "DatasetService"),
         (jobs_pb2, "JobService"),
         (evaluations_pb2, "EvaluationService"),
+        (releases_pb2, "ReleaseService"),
     )
 )
 
@@ -162,6 +166,7 @@ def start_server(
     jobs_pb2_grpc.add_JobServiceServicer_to_server(
         JobServicer(svc, running.shutting_down, streams), server
     )
+    releases_pb2_grpc.add_ReleaseServiceServicer_to_server(ReleaseServicer(svc), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server

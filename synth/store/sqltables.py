@@ -198,3 +198,15 @@ evaluations = Table(
     Column("job_id", String(32), nullable=False),
     Column("create_time", Float, nullable=False),
 )
+
+#: Release policies (revision 0008, synth.store.policies): one row per version of a
+#: source's policy; a version, once written, is never updated (a verdict names it).
+release_policies = Table(
+    "release_policies",
+    metadata,
+    Column("source_id", String(63), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("policy_json", Text, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("create_time", Float, nullable=False),
+)

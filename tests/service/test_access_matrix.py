@@ -40,6 +40,8 @@ from synth.v1 import (
     jobs_pb2_grpc,
     models_pb2,
     models_pb2_grpc,
+    releases_pb2,
+    releases_pb2_grpc,
     sources_pb2,
     sources_pb2_grpc,
 )
@@ -90,6 +92,7 @@ def stubs_for(address: str, token: str | None) -> Channels:
             "datasets": datasets_pb2_grpc.DatasetServiceStub(ch),
             "jobs": jobs_pb2_grpc.JobServiceStub(ch),
             "evaluations": evaluations_pb2_grpc.EvaluationServiceStub(ch),
+            "releases": releases_pb2_grpc.ReleaseServiceStub(ch),
             "health": health_pb2_grpc.HealthStub(ch),
             "reflection": reflection_pb2_grpc.ServerReflectionStub(ch),
         }
@@ -365,6 +368,29 @@ RPCS: dict[str, tuple[Call, tuple[str, ...]]] = {
         ),
         ("evaluation",),
     ),
+    "ReleaseService.SetReleasePolicy": (
+        lambda w, s, ids: s.releases.SetReleasePolicy(
+            releases_pb2.SetReleasePolicyRequest(
+                policy=releases_pb2.ReleasePolicy(source=ids["source"], max_epsilon=2.0)
+            )
+        )
+        and "OK",
+        ("source",),
+    ),
+    "ReleaseService.GetReleasePolicy": (
+        lambda w, s, ids: s.releases.GetReleasePolicy(
+            releases_pb2.GetReleasePolicyRequest(source=ids["source"])
+        )
+        and "OK",
+        ("source",),
+    ),
+    "ReleaseService.EvaluatePolicy": (
+        lambda w, s, ids: s.releases.EvaluatePolicy(
+            releases_pb2.EvaluatePolicyRequest(name=ids["dataset"])
+        )
+        and "OK",
+        ("dataset",),
+    ),
     "Health.Check": (
         lambda w, s, ids: s.health.Check(health_pb2.HealthCheckRequest(), timeout=10) and "OK",
         (),
@@ -418,6 +444,10 @@ EXPECTED: dict[str, dict[str, str]] = {
         admin="OK, hidden", other="OK, hidden", reviewer="OK, hidden"
     ),
     "EvaluationService.DownloadReport": _row(admin="NOT_FOUND"),
+    "ReleaseService.SetReleasePolicy": _WRITE,
+    "ReleaseService.GetReleasePolicy": _row(),
+    # A verdict shows evaluation scores: the source owner's alone, like evaluations.
+    "ReleaseService.EvaluatePolicy": _row(admin="PERMISSION_DENIED", reviewer="PERMISSION_DENIED"),
     "Health.Check": _row(unauth="OK", other="OK", reviewer="OK"),
     "ServerReflection.ServerReflectionInfo": _row(other="OK", reviewer="OK"),
 }

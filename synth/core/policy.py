@@ -1,0 +1,605 @@
+"""Release policies and their verdicts: pure logic over an evaluation's stored JSON.
+
+A `ReleasePolicy` is a set of thresholds; `evaluate_policy` reads the
+evaluation's scores (the JSON `evaluators.EvaluationResult.to_json_dict`
+writes), the model's privacy spend and the source, and answers one
+`RuleResult` per rule. Risk ceilings compare the *upper* end of each interval
+the evaluators report, so a release passes only when the evidence shows the
+risk is low, not merely when the point estimate happens to be. A rule the
+policy asks for but the evaluation did not measure fails (it is never passed
+by silence); a rule that cannot apply (an efficacy floor without a target,
+subgroup floors without protected columns) says "not applicable".
+
+Nothing here touches gRPC or the stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from synth.base.errors import FieldViolation, InvalidArgument
+from synth.base.names import MAX_COLUMN_NAME, MAX_EPSILON
+from synth.store.records import EvaluationRecord, ModelRecord, SourceRecord
+
+#: The most approvals a policy may ask for, and the most protected columns it may name.
+MAX_APPROVALS = 10
+MAX_PROTECTED_COLUMNS = 64
+
+#: (field, lower, upper, lower_open) of every numeric threshold: checked before anything is stored.
+_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "max_epsilon": (0.0, MAX_EPSILON, True),
+    "max_delta": (0.0, 1.0, True),
+    "max_delta_times_rows": (0.0, 1.0, True),
+    "min_quality": (0.0, 1.0, False),
+    "min_column_shape": (0.0, 1.0, False),
+    "min_pair_trends": (0.0, 1.0, False),
+    "min_efficacy_ratio": (0.0, 1.0, False),
+    "exact_match_margin": (0.0, 1.0, False),
+    "dcr_margin": (0.0, 1.0, False),
+    "max_membership_auc": (0.0, 1.0, False),
+    "max_singling_out_risk": (0.0, 1.0, False),
+    "max_linkability_risk": (0.0, 1.0, False),
+    "max_inference_risk": (0.0, 1.0, False),
+    "min_subgroup_quality": (0.0, 1.0, False),
+    "min_subgroup_tstr_ratio": (0.0, 1.0, False),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleasePolicy:
+    """The thresholds a dataset must meet before it may leave. None: that rule is off.
+
+    Defaults are the server-wide DEFAULT (docs/design.md, "Release policy").
+    """
+
+    #: Most ε the model may have spent (a model trained without DP has spent ∞).
+    max_epsilon: float | None = 3.0
+    #: Most δ the model may have spent, absolutely.
+    max_delta: float | None = None
+    #: Most δ·n, n the model's train_rows (a DP count of privacy units): 0.1 is δ ≤ 1/(10n).
+    max_delta_times_rows: float | None = 0.1
+    #: Floors of fidelity: overall quality, the worst column's shape score, pair trends.
+    min_quality: float | None = 0.8
+    min_column_shape: float | None = None
+    min_pair_trends: float | None = None
+    #: Floor of ML efficacy (synthetic score / real score), when the evaluation named a target.
+    min_efficacy_ratio: float | None = None
+    #: Upper bound of the share of synthetic rows copying a train row ≤ the holdout's + margin.
+    exact_match_margin: float | None = 0.0
+    #: Upper bound of the DCR share ≤ its chance level (n_train / (n_train + n_holdout)) + margin.
+    dcr_margin: float | None = 0.03
+    #: Upper bound of the membership-inference AUC.
+    max_membership_auc: float | None = 0.55
+    #: Upper bounds of each attack's residual risk (inference: the worst secret column).
+    max_singling_out_risk: float | None = 0.05
+    max_linkability_risk: float | None = 0.05
+    max_inference_risk: float | None = 0.05
+    #: Columns whose groups must each keep their fidelity (and, with a target, TSTR accuracy).
+    protected_columns: tuple[str, ...] = ()
+    min_subgroup_quality: float | None = None
+    #: Floor of each group's TSTR accuracy over its TRTR accuracy.
+    min_subgroup_tstr_ratio: float | None = None
+    #: Reviewers other than the requester who must approve a release.
+    approvals_required: int = 1
+
+    def validate(self) -> ReleasePolicy:
+        """Raise InvalidArgument (naming every bad field) unless each number is in bounds."""
+        bad: list[FieldViolation] = []
+        for name, (lo, hi, open_lo) in _BOUNDS.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            ok = isinstance(v, int | float) and math.isfinite(v) and v <= hi
+            ok = ok and (v > lo if open_lo else v >= lo)
+            if not ok:
+                bad.append(FieldViolation(name, f"in {'(' if open_lo else '['}{lo:g}, {hi:g}]"))
+        if not (
+            isinstance(self.approvals_required, int)
+            and 0 <= self.approvals_required <= MAX_APPROVALS
+        ):
+            bad.append(FieldViolation("approvals_required", f"in [0, {MAX_APPROVALS}]"))
+        if len(self.protected_columns) > MAX_PROTECTED_COLUMNS:
+            bad.append(FieldViolation("protected_columns", f"at most {MAX_PROTECTED_COLUMNS}"))
+        if any(not c or len(c) > MAX_COLUMN_NAME for c in self.protected_columns):
+            bad.append(
+                FieldViolation("protected_columns", f"names of 1 to {MAX_COLUMN_NAME} characters")
+            )
+        if len(set(self.protected_columns)) != len(self.protected_columns):
+            bad.append(FieldViolation("protected_columns", "each column once"))
+        if bad:
+            raise InvalidArgument(
+                "release policy out of bounds: "
+                + "; ".join(f"{v.field} {v.description}" for v in bad),
+                violations=bad,
+            )
+        return self
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["protected_columns"] = list(self.protected_columns)
+        return d
+
+    @classmethod
+    def from_json_dict(cls, d: Mapping[str, Any]) -> ReleasePolicy:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["protected_columns"] = tuple(kw.get("protected_columns", ()))
+        return cls(**kw)
+
+
+#: The strict server-wide policy of a source whose owner set none.
+DEFAULT_POLICY = ReleasePolicy()
+
+
+class RuleStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule's outcome. `observed` is the interval's upper end where the score is one."""
+
+    rule: str
+    status: RuleStatus
+    observed: float | None
+    threshold: float | None
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status is not RuleStatus.FAILED
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "status": self.status.value,
+            "observed": self.observed,
+            "threshold": self.threshold,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a dataset meets a policy version, rule by rule; never changes once made."""
+
+    passed: bool
+    rules: tuple[RuleResult, ...]
+    policy_version: int
+    approvals_required: int
+    evaluation: str = ""
+    dataset: str = ""
+    source: str = ""
+
+    @property
+    def failed(self) -> tuple[RuleResult, ...]:
+        return tuple(r for r in self.rules if r.status is RuleStatus.FAILED)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "policy_version": self.policy_version,
+            "approvals_required": self.approvals_required,
+            "evaluation": self.evaluation,
+            "dataset": self.dataset,
+            "rules": [r.to_json_dict() for r in self.rules],
+        }
+
+
+@dataclass(frozen=True)
+class ModelSpend:
+    """What the policy reads of the model: its privacy spend and its public train size."""
+
+    epsilon: float | None  # None: trained without DP
+    delta: float | None
+    train_rows: int
+
+
+@dataclass
+class _Ctx:
+    policy: ReleasePolicy
+    result: Mapping[str, Any]
+    model: ModelSpend
+    target: str
+    out: list[RuleResult] = field(default_factory=list)
+
+    def add(
+        self,
+        rule: str,
+        status: RuleStatus,
+        observed: float | None,
+        threshold: float | None,
+        message: str,
+    ) -> None:
+        self.out.append(RuleResult(rule, status, observed, threshold, message))
+
+
+def _num(x: Any) -> float | None:
+    return (
+        float(x)
+        if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+        else None
+    )
+
+
+def _dig(d: Mapping[str, Any] | None, *path: str) -> Any:
+    cur: Any = d
+    for p in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(p)
+    return cur
+
+
+def _g(x: float | None) -> str:
+    return "?" if x is None else f"{x:.4g}"
+
+
+def _missing(c: _Ctx, rule: str, threshold: float, what: str) -> None:
+    c.add(
+        rule,
+        RuleStatus.FAILED,
+        None,
+        threshold,
+        f"{what} was not measured by this evaluation, so the policy's rule cannot be met; "
+        "evaluate the dataset with every metric",
+    )
+
+
+def _ceiling(c: _Ctx, rule: str, value: float | None, limit: float, what: str, harm: str) -> None:
+    """A risk ceiling on an interval's upper end."""
+    level = _num(_dig(c.result, "options", "confidence")) or 0.95
+    bound = f"({level * 100:g} % upper bound)"
+    if value is None:
+        _missing(c, rule, limit, what)
+    elif value <= limit:
+        c.add(
+            rule,
+            RuleStatus.PASSED,
+            value,
+            limit,
+            f"{what} up to {_g(value)} {bound} is within the ceiling {_g(limit)}",
+        )
+    else:
+        c.add(
+            rule,
+            RuleStatus.FAILED,
+            value,
+            limit,
+            f"{what} up to {_g(value)} {bound} is above the ceiling {_g(limit)}: {harm}",
+        )
+
+
+def _floor(c: _Ctx, rule: str, value: float | None, floor: float, what: str) -> None:
+    if value is None:
+        _missing(c, rule, floor, what)
+    elif value >= floor:
+        c.add(
+            rule, RuleStatus.PASSED, value, floor, f"{what} {_g(value)} meets the floor {_g(floor)}"
+        )
+    else:
+        c.add(
+            rule,
+            RuleStatus.FAILED,
+            value,
+            floor,
+            f"{what} {_g(value)} is below the floor {_g(floor)}: the synthetic rows are too "
+            "unlike the real ones",
+        )
+
+
+def _privacy(c: _Ctx) -> None:
+    p, m = c.policy, c.model
+    if p.max_epsilon is not None:
+        if m.epsilon is None:
+            c.add(
+                "max_epsilon",
+                RuleStatus.FAILED,
+                math.inf,
+                p.max_epsilon,
+                "the model was trained without differential privacy (ε unbounded), above the "
+                f"ceiling ε ≤ {_g(p.max_epsilon)}: nothing limits what it learnt of one person",
+            )
+        elif m.epsilon <= p.max_epsilon:
+            c.add(
+                "max_epsilon",
+                RuleStatus.PASSED,
+                m.epsilon,
+                p.max_epsilon,
+                f"the model spent ε = {_g(m.epsilon)}, within the ceiling {_g(p.max_epsilon)}",
+            )
+        else:
+            c.add(
+                "max_epsilon",
+                RuleStatus.FAILED,
+                m.epsilon,
+                p.max_epsilon,
+                f"the model spent ε = {_g(m.epsilon)}, above the ceiling {_g(p.max_epsilon)}: "
+                "its privacy guarantee is too weak",
+            )
+    limits: list[tuple[str, float, str]] = []
+    if p.max_delta is not None:
+        limits.append(("max_delta", p.max_delta, f"{_g(p.max_delta)}"))
+    if p.max_delta_times_rows is not None:
+        n = max(1, m.train_rows)
+        limits.append(
+            (
+                "max_delta_times_rows",
+                p.max_delta_times_rows / n,
+                f"{_g(p.max_delta_times_rows)}/n = {_g(p.max_delta_times_rows / n)} (n = {n:,})",
+            )
+        )
+    for rule, limit, shown in limits:
+        if m.epsilon is None:
+            c.add(
+                rule,
+                RuleStatus.FAILED,
+                1.0,
+                limit,
+                f"the model was trained without differential privacy, above the ceiling δ ≤ {shown}",
+            )
+        elif (m.delta or 0.0) <= limit:
+            c.add(
+                rule,
+                RuleStatus.PASSED,
+                m.delta or 0.0,
+                limit,
+                f"the model spent δ = {_g(m.delta or 0.0)}, within the ceiling {shown}",
+            )
+        else:
+            c.add(
+                rule,
+                RuleStatus.FAILED,
+                m.delta,
+                limit,
+                f"the model spent δ = {_g(m.delta)}, above the ceiling {shown}: the chance that "
+                "the guarantee fails outright is too high for this many people",
+            )
+
+
+def _fidelity(c: _Ctx) -> None:
+    p, fid = c.policy, c.result.get("fidelity")
+    if p.min_quality is not None:
+        _floor(c, "min_quality", _num(_dig(fid, "overall")), p.min_quality, "overall quality")
+    if p.min_column_shape is not None:
+        scores = [
+            _num(s.get("score")) for s in (_dig(fid, "shapes") or []) if isinstance(s, Mapping)
+        ]
+        known = [s for s in scores if s is not None]
+        _floor(
+            c,
+            "min_column_shape",
+            min(known) if known else None,
+            p.min_column_shape,
+            "the worst column shape score",
+        )
+    if p.min_pair_trends is not None:
+        _floor(
+            c,
+            "min_pair_trends",
+            _num(_dig(fid, "column_pair_trends")),
+            p.min_pair_trends,
+            "column pair trends",
+        )
+    if p.min_efficacy_ratio is not None:
+        if not c.target:
+            c.add(
+                "min_efficacy_ratio",
+                RuleStatus.NOT_APPLICABLE,
+                None,
+                p.min_efficacy_ratio,
+                "not applicable: the evaluation named no target column, so ML efficacy was not scored",
+            )
+        else:
+            _floor(
+                c,
+                "min_efficacy_ratio",
+                _num(_dig(c.result, "efficacy", "ratio")),
+                p.min_efficacy_ratio,
+                f"ML efficacy ratio (synthetic/real, target {c.target!r})",
+            )
+
+
+def _risks(c: _Ctx) -> None:
+    p, r = c.policy, c.result
+    if p.exact_match_margin is not None:
+        em = r.get("exact_matches")
+        hold = _num(_dig(em, "share_holdout", "high"))
+        chance = _num(_dig(em, "chance_train"))
+        value = _num(_dig(em, "share_train", "high"))
+        if hold is None or value is None:
+            _missing(c, "exact_match_share", p.exact_match_margin, "the exact-match share")
+        else:
+            _ceiling(
+                c,
+                "exact_match_share",
+                value,
+                max(hold, chance or 0.0) + p.exact_match_margin,
+                "share of synthetic rows copying a train row",
+                "more rows copy real training rows than chance (the holdout's share) explains",
+            )
+    if p.dcr_margin is not None:
+        base = _num(_dig(r, "distance", "dcr_baseline"))
+        value = _num(_dig(r, "distance", "dcr_share", "high"))
+        if base is None:
+            _missing(c, "dcr_share", p.dcr_margin, "the DCR share")
+        else:
+            _ceiling(
+                c,
+                "dcr_share",
+                value,
+                base + p.dcr_margin,
+                f"share of synthetic rows closer to train than to holdout (chance {_g(base)})",
+                "the synthetic rows sit closer to the training rows than chance explains",
+            )
+    if p.max_membership_auc is not None:
+        _ceiling(
+            c,
+            "membership_auc",
+            _num(_dig(r, "membership", "auc", "high")),
+            p.max_membership_auc,
+            "membership-inference AUC",
+            "the synthetic rows let an attacker tell members apart",
+        )
+    attacks = [a for a in (r.get("attacks") or []) if isinstance(a, Mapping)]
+    for rule, kind, field_name, what, harm in _ATTACKS:
+        limit: float | None = getattr(p, field_name)
+        if limit is None:
+            continue
+        found = [a for a in attacks if a.get("attack") == kind]
+        highs = [_num(_dig(a, "risk", "high")) for a in found]
+        if found and all(h is None for h in highs) and all(a.get("n_attacks") == 0 for a in found):
+            c.add(
+                rule,
+                RuleStatus.FAILED,
+                None,
+                limit,
+                f"{what} could not be measured (the attack found no query to try), so it cannot "
+                "be shown to be low",
+            )
+            continue
+        known = [h for h in highs if h is not None]
+        worst = max(known) if known and len(known) == len(highs) else None
+        _ceiling(c, rule, worst, limit, what, harm)
+
+
+#: (rule, attack name in the evaluation, policy field, what it measures, the harm when too high)
+_ATTACKS = (
+    (
+        "singling_out_risk",
+        "singling_out",
+        "max_singling_out_risk",
+        "singling-out risk",
+        "an attacker can isolate single real people",
+    ),
+    (
+        "linkability_risk",
+        "linkability",
+        "max_linkability_risk",
+        "linkability risk",
+        "an attacker can link records of the same real person",
+    ),
+    (
+        "inference_risk",
+        "inference",
+        "max_inference_risk",
+        "attribute-inference risk",
+        "an attacker can infer real people's secret values",
+    ),
+)
+
+
+def _subgroups(c: _Ctx) -> None:
+    p = c.policy
+    floors = [
+        ("min_subgroup_quality", p.min_subgroup_quality, "quality"),
+        ("min_subgroup_tstr_ratio", p.min_subgroup_tstr_ratio, "tstr_ratio"),
+    ]
+    for rule, floor, key in floors:
+        if floor is None:
+            continue
+        if not p.protected_columns:
+            c.add(
+                rule,
+                RuleStatus.NOT_APPLICABLE,
+                None,
+                floor,
+                "not applicable: the policy names no protected column",
+            )
+            continue
+        if key == "tstr_ratio" and not c.target:
+            c.add(
+                rule,
+                RuleStatus.NOT_APPLICABLE,
+                None,
+                floor,
+                "not applicable: the evaluation named no target column, so no group's TSTR "
+                "accuracy was scored",
+            )
+            continue
+        groups = _dig(c.result, "subgroups", "columns") or {}
+        for column in p.protected_columns:
+            entry = groups.get(column) if isinstance(groups, Mapping) else None
+            if not isinstance(entry, Mapping):
+                _missing(
+                    c,
+                    f"{rule}[{column}]",
+                    floor,
+                    f"per-group scores of protected column {column!r}",
+                )
+                continue
+            worst, worst_group = None, ""
+            for g in entry.get("groups") or []:
+                v = _num(g.get(key)) if isinstance(g, Mapping) else None
+                if v is not None and (worst is None or v < worst):
+                    worst, worst_group = v, str(g.get("group", ""))
+            what = (
+                f"the worst group's {'quality' if key == 'quality' else 'TSTR accuracy ratio'} "
+                f"in {column!r} ({worst_group or 'none scored'})"
+            )
+            _floor(c, f"{rule}[{column}]", worst, floor, what)
+
+
+_CHECKS: tuple[Callable[[_Ctx], None], ...] = (_privacy, _fidelity, _risks, _subgroups)
+
+
+def verdict_of(
+    policy: ReleasePolicy,
+    result: Mapping[str, Any],
+    model: ModelSpend,
+    *,
+    target: str = "",
+    version: int = 0,
+    evaluation: str = "",
+    dataset: str = "",
+    source: str = "",
+) -> Verdict:
+    """The verdict of `policy` (version `version`) on an evaluation's JSON `result`."""
+    c = _Ctx(policy, result, model, target)
+    for check in _CHECKS:
+        check(c)
+    rules = tuple(c.out)
+    return Verdict(
+        all(r.passed for r in rules),
+        rules,
+        version,
+        policy.approvals_required,
+        evaluation,
+        dataset,
+        source,
+    )
+
+
+def evaluate_policy(
+    policy: ReleasePolicy,
+    evaluation: EvaluationRecord,
+    model: ModelRecord,
+    source: SourceRecord,
+    *,
+    version: int = 0,
+) -> Verdict:
+    """The verdict of `policy` (version `version`) on a stored evaluation (with its result)."""
+    unknown = [c for c in policy.protected_columns if c not in source.schema.names]
+    if unknown:
+        raise InvalidArgument(
+            f"protected columns {unknown} are not columns of sources/{source.id}; columns are "
+            + ", ".join(source.schema.names),
+            violations=[FieldViolation("protected_columns", "unknown column")],
+        )
+    return verdict_of(
+        policy,
+        evaluation.result,
+        ModelSpend(model.epsilon, model.delta, model.train_rows),
+        target=evaluation.target,
+        version=version,
+        evaluation=f"evaluations/{evaluation.id}",
+        dataset=f"datasets/{evaluation.dataset_id}",
+        source=f"sources/{source.id}",
+    )
