@@ -321,7 +321,14 @@ def verify(
             )
         )
     # Links and gaps, in written order.
-    explained = {id(e) for e in edited}
+    unsigned = (
+        [(p, e) for p, e in chain if not hmac.compare_digest(sign(key, e.entry_hash), e.mac)]
+        if key is not None
+        else []
+    )
+    # A link broken by an entry already named (edited, or re-hashed and unsigned) is not
+    # a finding of its own.
+    explained = {id(e) for e in edited} | {id(e) for _, e in unsigned}
     prev: tuple[int, AuditEntry] | None = None
     for place, e in chain:
         expected = 1 if prev is None else prev[0] + 1
@@ -366,11 +373,6 @@ def verify(
     # Signatures: a chain rewritten with recomputed hashes carries hashes never signed.
     notes: list[str] = []
     if key is not None:
-        unsigned = [
-            (place, e)
-            for place, e in chain
-            if not hmac.compare_digest(sign(key, e.entry_hash), e.mac)
-        ]
         runs: list[list[tuple[int, AuditEntry]]] = []
         for item in unsigned:
             if runs and item[0] == runs[-1][-1][0] + 1:

@@ -150,10 +150,18 @@ def test_a_session_is_audited_and_verifies(
         src = register_approved(
             client, "audited", adult.slice(0, 2000), budget=Budget(epsilon=3.0, delta=1e-6)
         )
+        client.update_schema(src, client.schema(src), approve=True)
         model = client.train(src, generator="dp_marginals", epsilon=1.0).result()
-        client.generate(model, rows=100, seed=1).result()
+        dataset = client.generate(model, rows=100, seed=1).result()
+        scoring = client.evaluate(dataset)
+        client.cancel_job(scoring.name)
+        scoring.wait()  # cancelled, or done first: the cancel call is logged either way
         client.delete_source(src)
-    code, _, err = run(capsys, "token", "create", *store, "--subject", "carol", "--role", "reader")
+    code, out, err = run(
+        capsys, "token", "create", *store, "--subject", "carol", "--role", "reader", "--json"
+    )
+    assert code == 0, err
+    code, _, err = run(capsys, "token", "revoke", *store, json.loads(out)["id"])
     assert code == 0, err
 
     log = fresh_server.service.stores.audit
@@ -162,9 +170,12 @@ def test_a_session_is_audited_and_verifies(
     assert mine == [
         ("alice", "RegisterSource", "sources/audited"),
         ("alice", "ApproveSchema", "sources/audited"),
+        ("alice", "UpdateSchema", "sources/audited"),
         ("alice", "MeasureSize", "sources/audited"),
         ("alice", "Train", "sources/audited"),
         ("alice", "Generate", model.name),
+        ("alice", "Evaluate", dataset.name),
+        ("alice", "CancelJob", scoring.name),
         ("alice", "DeleteSource", "sources/audited"),
     ]
     train = next(e for e in entries if e.action == "Train")
@@ -174,9 +185,10 @@ def test_a_session_is_audited_and_verifies(
     assert {c["purpose"] for c in train.body["charges"]}  # each ledger row, with its ε and δ
     size = next(e for e in entries if e.action == "MeasureSize")
     assert size.body["charges"][0]["purpose"] == "size" and size.body["epsilon"] > 0
-    token = entries[-1]
-    assert token.action == "CreateToken" and token.subject.startswith("shell:")
-    assert token.body == {"subject": "carol", "roles": ["reader"]}
+    made, revoked = entries[-2:]
+    assert made.action == "CreateToken" and made.subject.startswith("shell:")
+    assert made.body == {"subject": "carol", "roles": ["reader"]}
+    assert revoked.action == "RevokeToken" and revoked.target == made.target
 
     code, out, err = run(capsys, "audit", "verify", *store)
     assert code == 0, out + err

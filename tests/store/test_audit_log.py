@@ -272,3 +272,15 @@ def test_a_log_opened_without_the_secret_only_reads(filled: AuditLog) -> None:
         reader.append("alice", "Train")
     report = reader.verify()
     assert report.ok and any("no key" in n for n in report.notes)
+
+
+def test_one_entry_changed_and_rehashed(filled: AuditLog) -> None:
+    """Its successor's link breaks (no key needed); with the key the entry itself is named."""
+    e = filled.entries()[2]
+    new = rehashed(e, target="sources/elsewhere")
+    sql(filled, "DELETE FROM audit_log WHERE seq = 3")
+    write_row(filled, new)
+    assert kinds(verify(filled.entries()).findings) == [("broken", 4, None)]
+    report = verify(filled.entries(), key=filled.key)
+    assert kinds(report.findings) == [("edited", 3, None)]
+    assert "re-hashed" in report.describe()
