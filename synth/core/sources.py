@@ -405,10 +405,10 @@ class SourceService:
                 write_parquet_atomic(staging / HOLDOUT_FILE, hold.cast(arrow_schema), arrow_schema)
                 if not alive():
                     raise Cancelled("the client went away before the source was stored")
-        except SameRows:  # registered by a call that raced this one since the first check
+        except SameRows as exc:  # registered by a call that raced this one since the check
             self._remove_orphan(req.source_id)
             self._refuse_same_rows(who, fp)
-            raise
+            raise AlreadyExists("a source with the same rows is already registered") from exc
         except FileExistsError as exc:
             self._remove_orphan(req.source_id)
             raise AlreadyExists(

@@ -21,11 +21,12 @@ from synth.store.sqltables import datasets, evaluations, models, sources
 _REGISTER_LOCK = 0x5359_4E54_4852_4547  # "SYNTHREG"
 
 
-class SameRows(AlreadyExists):
-    """A source with the same keyed fingerprint exists (the caller words the refusal)."""
+class SameRows(Exception):
+    """A source with the same keyed fingerprint exists: the core words the refusal
+    (what it may say depends on who asks), so this never reaches a caller as is."""
 
     def __init__(self, source_id: str) -> None:
-        super().__init__(f"a source with the same rows exists: sources/{source_id}")
+        super().__init__(source_id)
         self.source_id = source_id
 
 
