@@ -27,6 +27,7 @@ from synth.client.evaluations import EvaluationVerbs
 from synth.client.handles import JobHandle
 from synth.client.jobs import JobVerbs
 from synth.client.progress import ByteProgressBar
+from synth.client.releases import ReleaseVerbs
 from synth.client.resources import (
     Budget,
     BudgetStatus,
@@ -86,7 +87,7 @@ def _payload(data: Any, header: sources_pb2.RegisterSourceHeader) -> bytes | Pat
     return payload
 
 
-class Client(SchemaVerbs, JobVerbs, DownloadVerbs, EvaluationVerbs):
+class Client(SchemaVerbs, JobVerbs, DownloadVerbs, EvaluationVerbs, ReleaseVerbs):
     """A connection to a synth server.
 
     Thread-safe: the gRPC channel and stubs are safe to share, and the client

@@ -253,8 +253,16 @@ def _missing(c: _Ctx, rule: str, threshold: float, what: str) -> None:
     )
 
 
-def _ceiling(c: _Ctx, rule: str, value: float | None, limit: float, what: str, harm: str) -> None:
-    """A risk ceiling on an interval's upper end."""
+def _ceiling(
+    c: _Ctx,
+    rule: str,
+    value: float | None,
+    limit: float,
+    what: str,
+    harm: str,
+    point: float | None = None,
+) -> None:
+    """A risk ceiling on an interval's upper end (`point`: the estimate itself, for the message)."""
     level = _num(_dig(c.result, "options", "confidence")) or 0.95
     bound = f"({level * 100:g} % upper bound)"
     if value is None:
@@ -273,7 +281,11 @@ def _ceiling(c: _Ctx, rule: str, value: float | None, limit: float, what: str, h
             RuleStatus.FAILED,
             value,
             limit,
-            f"{what} up to {_g(value)} {bound} is above the ceiling {_g(limit)}: {harm}",
+            f"{what} up to {_g(value)} {bound} is above the ceiling {_g(limit)}: {harm}"
+            if point is None or point > limit
+            else f"{what} up to {_g(value)} {bound} is above the ceiling {_g(limit)}: that {harm} "
+            f"cannot be ruled out (the estimate itself is {_g(point)}, but the interval is too "
+            "wide to show the risk is low: more holdout rows or attacks narrow it)",
         )
 
 
@@ -424,6 +436,7 @@ def _risks(c: _Ctx) -> None:
                 max(hold, chance or 0.0) + p.exact_match_margin,
                 "share of synthetic rows copying a train row",
                 "more rows copy real training rows than chance (the holdout's share) explains",
+                _num(_dig(em, "share_train", "value")),
             )
     if p.dcr_margin is not None:
         base = _num(_dig(r, "distance", "dcr_baseline"))
@@ -438,6 +451,7 @@ def _risks(c: _Ctx) -> None:
                 base + p.dcr_margin,
                 f"share of synthetic rows closer to train than to holdout (chance {_g(base)})",
                 "the synthetic rows sit closer to the training rows than chance explains",
+                _num(_dig(r, "distance", "dcr_share", "value")),
             )
     if p.max_membership_auc is not None:
         _ceiling(
@@ -447,6 +461,7 @@ def _risks(c: _Ctx) -> None:
             p.max_membership_auc,
             "membership-inference AUC",
             "the synthetic rows let an attacker tell members apart",
+            _num(_dig(r, "membership", "auc", "value")),
         )
     attacks = [a for a in (r.get("attacks") or []) if isinstance(a, Mapping)]
     for rule, kind, field_name, what, harm in _ATTACKS:
@@ -467,7 +482,9 @@ def _risks(c: _Ctx) -> None:
             continue
         known = [h for h in highs if h is not None]
         worst = max(known) if known and len(known) == len(highs) else None
-        _ceiling(c, rule, worst, limit, what, harm)
+        points = [_num(_dig(a, "risk", "value")) for a in found]
+        point = max((x for x in points if x is not None), default=None)
+        _ceiling(c, rule, worst, limit, what, harm, point)
 
 
 #: (rule, attack name in the evaluation, policy field, what it measures, the harm when too high)
