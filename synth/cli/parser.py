@@ -8,6 +8,7 @@ from typing import Any
 
 from synth.cli import commands
 from synth.cli.audit import add_audit_verbs
+from synth.cli.policy import add_policy_verbs
 from synth.cli.tokens import add_connection_options, add_tls_options, add_token_verbs
 
 # ---- parser --------------------------------------------------------------------
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sources(verbs, common)
     _add_resource_verbs(verbs, common)
     _add_listings(verbs, common)
+    add_policy_verbs(verbs, common)
     return parser
 
 

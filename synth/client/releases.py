@@ -22,7 +22,8 @@ _STATUS: dict[int, RuleStatus] = {
     releases_pb2.RuleResult.FAILED: "failed",
     releases_pb2.RuleResult.NOT_APPLICABLE: "not_applicable",
 }
-_THRESHOLDS = (
+#: The optional float thresholds of a policy, by field name.
+THRESHOLDS = (
     "max_epsilon",
     "max_delta",
     "max_delta_times_rows",
@@ -76,6 +77,16 @@ class ReleasePolicy:
     def is_default(self) -> bool:
         return self.version == 0
 
+    def __str__(self) -> str:
+        which = "server default" if self.is_default else f"version {self.version} by {self.author}"
+        lines = [f"release policy of {self.source}: {which}"]
+        for name in THRESHOLDS:
+            value = getattr(self, name)
+            lines.append(f"  {name}: {'off' if value is None else f'{value:g}'}")
+        lines.append(f"  protected_columns: {', '.join(self.protected_columns) or '(none)'}")
+        lines.append(f"  approvals_required: {self.approvals_required}")
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class RuleResult:
@@ -118,7 +129,7 @@ class PolicyVerdict:
 
 
 def policy_from_proto(msg: releases_pb2.ReleasePolicy) -> ReleasePolicy:
-    kw: dict[str, Any] = {n: getattr(msg, n) for n in _THRESHOLDS if msg.HasField(n)}  # type: ignore[arg-type]
+    kw: dict[str, Any] = {n: getattr(msg, n) for n in THRESHOLDS if msg.HasField(n)}  # type: ignore[arg-type]
     return ReleasePolicy(
         source=msg.source,
         version=msg.version,
@@ -171,10 +182,10 @@ class ReleaseVerbs:
     ) -> ReleasePolicy:
         """Make a new version of `source`'s policy: the server default with these thresholds
         (e.g. `max_epsilon=1.0, max_membership_auc=0.52`); others keep the default's value."""
-        unknown = sorted(set(thresholds) - set(_THRESHOLDS))
+        unknown = sorted(set(thresholds) - set(THRESHOLDS))
         if unknown:
             raise InvalidArgument(
-                f"unknown policy thresholds {unknown}; known are {list(_THRESHOLDS)}"
+                f"unknown policy thresholds {unknown}; known are {list(THRESHOLDS)}"
             )
         pb = releases_pb2.ReleasePolicy(
             source=convert.resource_name(source, "sources"),

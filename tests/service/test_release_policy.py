@@ -253,3 +253,25 @@ def test_strangers_read_like_absent_ids_and_write_nothing(
     with pytest.raises(synth.NotFound):
         admin_client.evaluate_policy(small_release.evaluation)
     assert _policy_rows(server) == rows
+
+
+def test_cli_policy_set_get_check(
+    client: Client, server: RunningServer, small_release: Released, capsys: Any
+) -> None:
+    from synth.cli import main
+
+    src, at = small_release.source.name, ["--server", server.address]
+    assert main(["policy", "set", src, "--max-epsilon", "2", "--approvals", "3", *at]) == 0
+    out = capsys.readouterr().out
+    assert f"release policy of {src}: version" in out and "max_epsilon: 2" in out
+    assert "approvals_required: 3" in out
+    assert main(["policy", "get", src, "--version", "0", *at]) == 0
+    assert "server default" in capsys.readouterr().out
+    # Scored for fidelity only: the risk ceilings are not measured, so the check fails (exit 1).
+    assert main(["policy", "check", small_release.dataset.name, *at]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAILED") and "FAIL membership_auc" in out and "not measured" in out
+    assert main(["policy", "check", small_release.dataset.name, "--json", *at]) == 1
+    assert '"passed": false' in capsys.readouterr().out
+    assert main(["policy", "set", src, "--max-epsilon", "0", *at]) == 2
+    assert "max_epsilon" in capsys.readouterr().err
