@@ -152,6 +152,7 @@ def source_from_proto(msg: sources_pb2.Source) -> Source:
         schema_state="approved" if msg.schema_state == sources_pb2.SCHEMA_APPROVED else "pending",
         approved_schema_version=msg.approved_schema_version,
         inferred_fields=tuple(msg.inferred_fields),
+        owner=msg.owner,
     )
 
 

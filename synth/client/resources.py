@@ -122,6 +122,8 @@ class Source:
     approved_schema_version: int = 0
     #: What the server took from the table, to review: "columns.{name}.{kind|nullable|arrow_type}".
     inferred_fields: tuple[str, ...] = field(default=(), repr=False)
+    #: Who registered it ("" for sources from before owners): an admin's listing shows it.
+    owner: str = ""
 
     @property
     def id(self) -> str:

@@ -62,6 +62,7 @@ def source_to_pb(r: SourceRecord) -> sources_pb2.Source:
         ),
         approved_schema_version=r.approved_schema_version,
         inferred_fields=[f"columns.{name}.{part}" for name, part in r.inferred_parts()],
+        owner=r.owner,
     )
 
 

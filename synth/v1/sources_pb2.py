@@ -27,43 +27,43 @@ from synth.v1 import common_pb2 as synth_dot_v1_dot_common__pb2
 from synth.v1 import schema_pb2 as synth_dot_v1_dot_schema__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16synth/v1/sources.proto\x12\x08synth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\x1a\x15synth/v1/schema.proto\"\xf6\x02\n\x14RegisterSourceHeader\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12%\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x15.synth.v1.TableFormat\x12\x0b\n\x03uri\x18\x04 \x01(\t\x12\'\n\x06\x62udget\x18\x05 \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12\x1d\n\x10holdout_fraction\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nsplit_seed\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12*\n\x06schema\x18\x08 \x01(\x0b\x32\x15.synth.v1.TableSchemaH\x02\x88\x01\x01\x12\x19\n\x11\x61llow_non_private\x18\t \x01(\x08\x12\x12\n\nsize_bytes\x18\n \x01(\x03\x12\x16\n\x0e\x61pprove_schema\x18\x0b \x01(\x08\x42\x13\n\x11_holdout_fractionB\r\n\x0b_split_seedB\t\n\x07_schema\"z\n\x15RegisterSourceRequest\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32\x1e.synth.v1.RegisterSourceHeaderH\x00\x12$\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x13.synth.v1.DataChunkH\x00\x42\t\n\x07payload\"\xf3\x03\n\x06Source\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\t\x12%\n\x06schema\x18\x04 \x01(\x0b\x32\x15.synth.v1.TableSchema\x12\x11\n\trow_count\x18\x05 \x01(\x03\x12\x12\n\ntrain_rows\x18\x06 \x01(\x03\x12\x14\n\x0choldout_rows\x18\x07 \x01(\x03\x12\x18\n\x10holdout_fraction\x18\x08 \x01(\x01\x12\x12\n\nsplit_seed\x18\t \x01(\x03\x12+\n\nbudget_cap\x18\n \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12\x19\n\x11\x61llow_non_private\x18\x0b \x01(\x08\x12\x12\n\nsize_bytes\x18\x0c \x01(\x03\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eschema_version\x18\x0e \x01(\x05\x12\x12\n\nversion_id\x18\x0f \x01(\t\x12+\n\x0cschema_state\x18\x10 \x01(\x0e\x32\x15.synth.v1.SchemaState\x12\x1f\n\x17\x61pproved_schema_version\x18\x11 \x01(\x05\x12\x17\n\x0finferred_fields\x18\x12 \x03(\t\" \n\x10GetSourceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x12ListSourcesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\x13ListSourcesResponse\x12!\n\x07sources\x18\x01 \x03(\x0b\x32\x10.synth.v1.Source\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"[\n\x13UpdateSchemaRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x06schema\x18\x02 \x01(\x0b\x32\x15.synth.v1.TableSchema\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\"<\n\x14\x41pproveSchemaRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0eschema_version\x18\x02 \x01(\x05\" \n\x10GetBudgetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xa1\x01\n\x0bLedgerEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12%\n\x05spend\x18\x04 \x01(\x0b\x32\x16.synth.v1.PrivacySpend\x12\x10\n\x08refunded\x18\x05 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xba\x01\n\x06\x42udget\x12\x0e\n\x06source\x18\x01 \x01(\t\x12$\n\x03\x63\x61p\x18\x02 \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12&\n\x05spent\x18\x03 \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12*\n\tremaining\x18\x04 \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12&\n\x07\x65ntries\x18\x05 \x03(\x0b\x32\x15.synth.v1.LedgerEntry\"#\n\x13\x44\x65leteSourceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteSourceResponse*A\n\x0bTableFormat\x12\x1c\n\x18TABLE_FORMAT_UNSPECIFIED\x10\x00\x12\x0b\n\x07PARQUET\x10\x01\x12\x07\n\x03\x43SV\x10\x02*T\n\x0bSchemaState\x12\x1c\n\x18SCHEMA_STATE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSCHEMA_PENDING\x10\x01\x12\x13\n\x0fSCHEMA_APPROVED\x10\x02\x32\xeb\x03\n\rSourceService\x12\x45\n\x0eRegisterSource\x12\x1f.synth.v1.RegisterSourceRequest\x1a\x10.synth.v1.Source(\x01\x12\x39\n\tGetSource\x12\x1a.synth.v1.GetSourceRequest\x1a\x10.synth.v1.Source\x12J\n\x0bListSources\x12\x1c.synth.v1.ListSourcesRequest\x1a\x1d.synth.v1.ListSourcesResponse\x12?\n\x0cUpdateSchema\x12\x1d.synth.v1.UpdateSchemaRequest\x1a\x10.synth.v1.Source\x12\x41\n\rApproveSchema\x12\x1e.synth.v1.ApproveSchemaRequest\x1a\x10.synth.v1.Source\x12\x39\n\tGetBudget\x12\x1a.synth.v1.GetBudgetRequest\x1a\x10.synth.v1.Budget\x12M\n\x0c\x44\x65leteSource\x12\x1d.synth.v1.DeleteSourceRequest\x1a\x1e.synth.v1.DeleteSourceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16synth/v1/sources.proto\x12\x08synth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15synth/v1/common.proto\x1a\x15synth/v1/schema.proto\"\xf6\x02\n\x14RegisterSourceHeader\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12%\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x15.synth.v1.TableFormat\x12\x0b\n\x03uri\x18\x04 \x01(\t\x12\'\n\x06\x62udget\x18\x05 \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12\x1d\n\x10holdout_fraction\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nsplit_seed\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12*\n\x06schema\x18\x08 \x01(\x0b\x32\x15.synth.v1.TableSchemaH\x02\x88\x01\x01\x12\x19\n\x11\x61llow_non_private\x18\t \x01(\x08\x12\x12\n\nsize_bytes\x18\n \x01(\x03\x12\x16\n\x0e\x61pprove_schema\x18\x0b \x01(\x08\x42\x13\n\x11_holdout_fractionB\r\n\x0b_split_seedB\t\n\x07_schema\"z\n\x15RegisterSourceRequest\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32\x1e.synth.v1.RegisterSourceHeaderH\x00\x12$\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x13.synth.v1.DataChunkH\x00\x42\t\n\x07payload\"\x82\x04\n\x06Source\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\t\x12%\n\x06schema\x18\x04 \x01(\x0b\x32\x15.synth.v1.TableSchema\x12\x11\n\trow_count\x18\x05 \x01(\x03\x12\x12\n\ntrain_rows\x18\x06 \x01(\x03\x12\x14\n\x0choldout_rows\x18\x07 \x01(\x03\x12\x18\n\x10holdout_fraction\x18\x08 \x01(\x01\x12\x12\n\nsplit_seed\x18\t \x01(\x03\x12+\n\nbudget_cap\x18\n \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12\x19\n\x11\x61llow_non_private\x18\x0b \x01(\x08\x12\x12\n\nsize_bytes\x18\x0c \x01(\x03\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eschema_version\x18\x0e \x01(\x05\x12\x12\n\nversion_id\x18\x0f \x01(\t\x12+\n\x0cschema_state\x18\x10 \x01(\x0e\x32\x15.synth.v1.SchemaState\x12\x1f\n\x17\x61pproved_schema_version\x18\x11 \x01(\x05\x12\x17\n\x0finferred_fields\x18\x12 \x03(\t\x12\r\n\x05owner\x18\x13 \x01(\t\" \n\x10GetSourceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x12ListSourcesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\x13ListSourcesResponse\x12!\n\x07sources\x18\x01 \x03(\x0b\x32\x10.synth.v1.Source\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"[\n\x13UpdateSchemaRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x06schema\x18\x02 \x01(\x0b\x32\x15.synth.v1.TableSchema\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\"<\n\x14\x41pproveSchemaRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0eschema_version\x18\x02 \x01(\x05\" \n\x10GetBudgetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xa1\x01\n\x0bLedgerEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12%\n\x05spend\x18\x04 \x01(\x0b\x32\x16.synth.v1.PrivacySpend\x12\x10\n\x08refunded\x18\x05 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xba\x01\n\x06\x42udget\x12\x0e\n\x06source\x18\x01 \x01(\t\x12$\n\x03\x63\x61p\x18\x02 \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12&\n\x05spent\x18\x03 \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12*\n\tremaining\x18\x04 \x01(\x0b\x32\x17.synth.v1.PrivacyBudget\x12&\n\x07\x65ntries\x18\x05 \x03(\x0b\x32\x15.synth.v1.LedgerEntry\"#\n\x13\x44\x65leteSourceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteSourceResponse*A\n\x0bTableFormat\x12\x1c\n\x18TABLE_FORMAT_UNSPECIFIED\x10\x00\x12\x0b\n\x07PARQUET\x10\x01\x12\x07\n\x03\x43SV\x10\x02*T\n\x0bSchemaState\x12\x1c\n\x18SCHEMA_STATE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSCHEMA_PENDING\x10\x01\x12\x13\n\x0fSCHEMA_APPROVED\x10\x02\x32\xeb\x03\n\rSourceService\x12\x45\n\x0eRegisterSource\x12\x1f.synth.v1.RegisterSourceRequest\x1a\x10.synth.v1.Source(\x01\x12\x39\n\tGetSource\x12\x1a.synth.v1.GetSourceRequest\x1a\x10.synth.v1.Source\x12J\n\x0bListSources\x12\x1c.synth.v1.ListSourcesRequest\x1a\x1d.synth.v1.ListSourcesResponse\x12?\n\x0cUpdateSchema\x12\x1d.synth.v1.UpdateSchemaRequest\x1a\x10.synth.v1.Source\x12\x41\n\rApproveSchema\x12\x1e.synth.v1.ApproveSchemaRequest\x1a\x10.synth.v1.Source\x12\x39\n\tGetBudget\x12\x1a.synth.v1.GetBudgetRequest\x1a\x10.synth.v1.Budget\x12M\n\x0c\x44\x65leteSource\x12\x1d.synth.v1.DeleteSourceRequest\x1a\x1e.synth.v1.DeleteSourceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'synth.v1.sources_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TABLEFORMAT']._serialized_start=1899
-  _globals['_TABLEFORMAT']._serialized_end=1964
-  _globals['_SCHEMASTATE']._serialized_start=1966
-  _globals['_SCHEMASTATE']._serialized_end=2050
+  _globals['_TABLEFORMAT']._serialized_start=1914
+  _globals['_TABLEFORMAT']._serialized_end=1979
+  _globals['_SCHEMASTATE']._serialized_start=1981
+  _globals['_SCHEMASTATE']._serialized_end=2065
   _globals['_REGISTERSOURCEHEADER']._serialized_start=116
   _globals['_REGISTERSOURCEHEADER']._serialized_end=490
   _globals['_REGISTERSOURCEREQUEST']._serialized_start=492
   _globals['_REGISTERSOURCEREQUEST']._serialized_end=614
   _globals['_SOURCE']._serialized_start=617
-  _globals['_SOURCE']._serialized_end=1116
-  _globals['_GETSOURCEREQUEST']._serialized_start=1118
-  _globals['_GETSOURCEREQUEST']._serialized_end=1150
-  _globals['_LISTSOURCESREQUEST']._serialized_start=1152
-  _globals['_LISTSOURCESREQUEST']._serialized_end=1211
-  _globals['_LISTSOURCESRESPONSE']._serialized_start=1213
-  _globals['_LISTSOURCESRESPONSE']._serialized_end=1294
-  _globals['_UPDATESCHEMAREQUEST']._serialized_start=1296
-  _globals['_UPDATESCHEMAREQUEST']._serialized_end=1387
-  _globals['_APPROVESCHEMAREQUEST']._serialized_start=1389
-  _globals['_APPROVESCHEMAREQUEST']._serialized_end=1449
-  _globals['_GETBUDGETREQUEST']._serialized_start=1451
-  _globals['_GETBUDGETREQUEST']._serialized_end=1483
-  _globals['_LEDGERENTRY']._serialized_start=1486
-  _globals['_LEDGERENTRY']._serialized_end=1647
-  _globals['_BUDGET']._serialized_start=1650
-  _globals['_BUDGET']._serialized_end=1836
-  _globals['_DELETESOURCEREQUEST']._serialized_start=1838
-  _globals['_DELETESOURCEREQUEST']._serialized_end=1873
-  _globals['_DELETESOURCERESPONSE']._serialized_start=1875
-  _globals['_DELETESOURCERESPONSE']._serialized_end=1897
-  _globals['_SOURCESERVICE']._serialized_start=2053
-  _globals['_SOURCESERVICE']._serialized_end=2544
+  _globals['_SOURCE']._serialized_end=1131
+  _globals['_GETSOURCEREQUEST']._serialized_start=1133
+  _globals['_GETSOURCEREQUEST']._serialized_end=1165
+  _globals['_LISTSOURCESREQUEST']._serialized_start=1167
+  _globals['_LISTSOURCESREQUEST']._serialized_end=1226
+  _globals['_LISTSOURCESRESPONSE']._serialized_start=1228
+  _globals['_LISTSOURCESRESPONSE']._serialized_end=1309
+  _globals['_UPDATESCHEMAREQUEST']._serialized_start=1311
+  _globals['_UPDATESCHEMAREQUEST']._serialized_end=1402
+  _globals['_APPROVESCHEMAREQUEST']._serialized_start=1404
+  _globals['_APPROVESCHEMAREQUEST']._serialized_end=1464
+  _globals['_GETBUDGETREQUEST']._serialized_start=1466
+  _globals['_GETBUDGETREQUEST']._serialized_end=1498
+  _globals['_LEDGERENTRY']._serialized_start=1501
+  _globals['_LEDGERENTRY']._serialized_end=1662
+  _globals['_BUDGET']._serialized_start=1665
+  _globals['_BUDGET']._serialized_end=1851
+  _globals['_DELETESOURCEREQUEST']._serialized_start=1853
+  _globals['_DELETESOURCEREQUEST']._serialized_end=1888
+  _globals['_DELETESOURCERESPONSE']._serialized_start=1890
+  _globals['_DELETESOURCERESPONSE']._serialized_end=1912
+  _globals['_SOURCESERVICE']._serialized_start=2068
+  _globals['_SOURCESERVICE']._serialized_end=2559
 # @@protoc_insertion_point(module_scope)

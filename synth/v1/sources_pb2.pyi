@@ -190,6 +190,7 @@ class Source(_message.Message):
     SCHEMA_STATE_FIELD_NUMBER: _builtins.int
     APPROVED_SCHEMA_VERSION_FIELD_NUMBER: _builtins.int
     INFERRED_FIELDS_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"sources/{source_id}" """
     display_name: _builtins.str
@@ -221,6 +222,10 @@ class Source(_message.Message):
     """
     approved_schema_version: _builtins.int
     """The last version the owner approved; 0 when none was."""
+    owner: _builtins.str
+    """The subject of the principal who registered it (its models, datasets and
+    evaluations are theirs too); empty for sources from before owners.
+    """
     @_builtins.property
     def schema(self) -> _schema_pb2.TableSchema: ...
     @_builtins.property
@@ -254,10 +259,11 @@ class Source(_message.Message):
         schema_state: Global___SchemaState.ValueType = ...,
         approved_schema_version: _builtins.int = ...,
         inferred_fields: _abc.Iterable[_builtins.str] | None = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["budget_cap", b"budget_cap", "create_time", b"create_time", "schema", b"schema"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_non_private", b"allow_non_private", "approved_schema_version", b"approved_schema_version", "budget_cap", b"budget_cap", "create_time", b"create_time", "display_name", b"display_name", "fingerprint", b"fingerprint", "holdout_fraction", b"holdout_fraction", "holdout_rows", b"holdout_rows", "inferred_fields", b"inferred_fields", "name", b"name", "row_count", b"row_count", "schema", b"schema", "schema_state", b"schema_state", "schema_version", b"schema_version", "size_bytes", b"size_bytes", "split_seed", b"split_seed", "train_rows", b"train_rows", "version_id", b"version_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_non_private", b"allow_non_private", "approved_schema_version", b"approved_schema_version", "budget_cap", b"budget_cap", "create_time", b"create_time", "display_name", b"display_name", "fingerprint", b"fingerprint", "holdout_fraction", b"holdout_fraction", "holdout_rows", b"holdout_rows", "inferred_fields", b"inferred_fields", "name", b"name", "owner", b"owner", "row_count", b"row_count", "schema", b"schema", "schema_state", b"schema_state", "schema_version", b"schema_version", "size_bytes", b"size_bytes", "split_seed", b"split_seed", "train_rows", b"train_rows", "version_id", b"version_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

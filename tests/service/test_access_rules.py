@@ -237,3 +237,11 @@ def test_the_sdk_raises_the_typed_errors(running: RunningServer, quota_server: R
         )
         with pytest.raises(synth.QuotaExceeded):
             client.train(src, generator="dp_marginals", epsilon=0.5)
+
+
+def test_a_source_names_its_owner_and_an_admins_listing_shows_whose_each_is(
+    alice: Stubs, admin: Stubs, alice_source: sources_pb2.Source
+) -> None:
+    assert alice_source.owner == "alice"
+    listed = admin.sources.ListSources(sources_pb2.ListSourcesRequest(page_size=100)).sources
+    assert {s.name: s.owner for s in listed}[alice_source.name] == "alice"
