@@ -52,13 +52,27 @@ def ensure_admin_token(tokens: TokenRows, data_dir: str | os.PathLike[str]) -> P
                 data_dir,
             )
         return None
-    _, token = tokens.create(
+    record, token = tokens.create(
         ADMIN_SUBJECT, "admin", description="made by the server at first start (admin.token)"
     )
+    _audit_server_token(tokens, data_dir, record.id)
     path = admin_token_path(data_dir)
     write_secret_file(path, token + "\n")
     log.warning("no admin token existed: made one, written to %s (mode 0600)", path.resolve())
     return path
+
+
+def _audit_server_token(tokens: TokenRows, data_dir: str | os.PathLike[str], token_id: str) -> None:
+    """The audit entry of the admin token a server makes for itself (its caller: "server")."""
+    from synth.store.audit import AuditLog
+    from synth.store.secret import load_or_create_secret
+
+    AuditLog(tokens.meta, load_or_create_secret(data_dir)).append(
+        "server",
+        "CreateToken",
+        f"tokens/{token_id}",
+        {"subject": ADMIN_SUBJECT, "roles": ["admin"]},
+    )
 
 
 def write_secret_file(path: Path, text: str) -> None:

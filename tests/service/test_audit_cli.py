@@ -185,6 +185,12 @@ def test_a_session_is_audited_and_verifies(
     assert {c["purpose"] for c in train.body["charges"]}  # each ledger row, with its ε and δ
     size = next(e for e in entries if e.action == "MeasureSize")
     assert size.body["charges"][0]["purpose"] == "size" and size.body["epsilon"] > 0
+    first = entries[0]  # the admin token the server made for itself at first start
+    assert (first.subject, first.action, first.body) == (
+        "server",
+        "CreateToken",
+        {"subject": "admin", "roles": ["admin"]},
+    )
     made, revoked = entries[-2:]
     assert made.action == "CreateToken" and made.subject.startswith("shell:")
     assert made.body == {"subject": "carol", "roles": ["reader"]}
