@@ -542,6 +542,16 @@ def _subgroups(c: _Ctx) -> None:
             )
             continue
         groups = _dig(c.result, "subgroups", "columns") or {}
+        if key == "tstr_ratio" and groups and _dig(c.result, "subgroups", "target") is None:
+            c.add(
+                rule,
+                RuleStatus.NOT_APPLICABLE,
+                None,
+                floor,
+                f"not applicable: the target {c.target!r} is not categorical, so there is no "
+                "accuracy to compare within groups",
+            )
+            continue
         for column in p.protected_columns:
             entry = groups.get(column) if isinstance(groups, Mapping) else None
             if not isinstance(entry, Mapping):
@@ -559,7 +569,12 @@ def _subgroups(c: _Ctx) -> None:
                     worst, worst_group = v, str(g.get("group", ""))
             what = (
                 f"the worst group's {'quality' if key == 'quality' else 'TSTR accuracy ratio'} "
-                f"in {column!r} ({worst_group or 'none scored'})"
+                f"in {column!r} ({worst_group or 'none scored'}"
+                + (
+                    f"; {entry['withheld']} groups under min_group_rows real rows not scored)"
+                    if entry.get("withheld")
+                    else ")"
+                )
             )
             _floor(c, f"{rule}[{column}]", worst, floor, what)
 

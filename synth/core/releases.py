@@ -13,9 +13,16 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from synth.base.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from synth.base.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from synth.base.names import name_of
 from synth.base.principal import SYSTEM, Principal, Role
+from synth.base.schema import ColumnKind
 from synth.core.access import evaluation_filter, require, sees_evaluations_of
 from synth.core.evaluation import EvaluationService
 from synth.core.policy import DEFAULT_POLICY, ReleasePolicy, Verdict, evaluate_policy
@@ -23,7 +30,9 @@ from synth.core.sources import SourceService
 from synth.core.stores import Stores
 from synth.core.training import TrainingService
 from synth.store.policies import PolicyRows
-from synth.store.records import EvaluationRecord
+from synth.store.records import EvaluationRecord, SourceRecord
+
+_CONTINUOUS = (ColumnKind.NUMERICAL, ColumnKind.DATETIME)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,15 @@ class ReleaseService:
         if missing:
             raise InvalidArgument(
                 f"protected columns {missing} are not columns of {name_of('sources', source.id)}; "
-                f"columns are {', '.join(source.schema.names)}"
+                f"columns are {', '.join(source.schema.names)}",
+                violations=[FieldViolation("protected_columns", "unknown column")],
+            )
+        continuous = [c for c in policy.protected_columns if source.schema[c].kind in _CONTINUOUS]
+        if continuous:
+            raise InvalidArgument(
+                f"protected columns {continuous} are continuous: subgroups need categorical "
+                "columns (group a numeric column into categories in the schema first)",
+                violations=[FieldViolation("protected_columns", "not categorical")],
             )
         row = self.policies.append(source.id, policy.to_json_dict(), who.subject)
         return StoredPolicy(source.id, row.version, policy, row.author, row.create_time)
@@ -107,7 +124,37 @@ class ReleaseService:
         source = self.sources.get(SYSTEM, evaluation.source_id)
         stored = self._policy(source.id, version)
         model = self.training.get(SYSTEM, evaluation.model_id)
-        return evaluate_policy(stored.policy, evaluation, model, source, version=stored.version)
+        p = stored.policy
+        if p.protected_columns and (
+            p.min_subgroup_quality is not None or p.min_subgroup_tstr_ratio is not None
+        ):
+            evaluation = dataclasses.replace(
+                evaluation,
+                result={**evaluation.result, "subgroups": self._subgroups(evaluation, source, p)},
+            )
+        return evaluate_policy(p, evaluation, model, source, version=stored.version)
+
+    def _subgroups(
+        self, evaluation: EvaluationRecord, source: SourceRecord, policy: ReleasePolicy
+    ) -> dict[str, Any]:
+        """Per-group scores of the policy's protected columns (computed now, from the rows the
+        evaluation scored; the same rows and seed give the same scores)."""
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        from evaluators.subgroups import subgroup_scores
+
+        dataset = self.evaluation.datasets.get(SYSTEM, evaluation.dataset_id)
+        return subgroup_scores(
+            pq.read_table(self.stores.artifacts.path(dataset.artifact)),
+            self.sources.read_part(source, "train"),
+            self.sources.read_part(source, "holdout"),
+            columns=policy.protected_columns,
+            schema=source.schema,
+            target=evaluation.target or None,
+            min_group_rows=self.stores.config.min_group_rows,
+            rng=np.random.default_rng(0),
+        )
 
     def _evaluation(self, who: Principal, name: str) -> EvaluationRecord:
         coll, _, rid = name.partition("/")

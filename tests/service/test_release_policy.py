@@ -275,3 +275,33 @@ def test_cli_policy_set_get_check(
     assert '"passed": false' in capsys.readouterr().out
     assert main(["policy", "set", src, "--max-epsilon", "0", *at]) == 2
     assert "max_epsilon" in capsys.readouterr().err
+
+
+def test_subgroup_floors_score_each_group_of_a_protected_column(
+    client: Client, small_release: Released
+) -> None:
+    src = small_release.source
+    with pytest.raises(synth.InvalidArgument, match="continuous"):
+        client.set_release_policy(src, protected_columns=("age",), min_subgroup_quality=0.5)
+    client.set_release_policy(
+        src, protected_columns=("sex",), min_subgroup_quality=0.1, min_subgroup_tstr_ratio=0.5
+    )
+    verdict = client.evaluate_policy(small_release.dataset)
+    by_rule = {r.rule: r for r in verdict.rules}
+    quality = by_rule["min_subgroup_quality[sex]"]
+    assert quality.status == "passed" and quality.observed is not None, quality
+    assert 0.1 <= quality.observed <= 1.0 and "worst group's quality in 'sex'" in quality.message
+    tstr = by_rule["min_subgroup_tstr_ratio[sex]"]  # the evaluation named the target income
+    assert tstr.status == "passed" and tstr.observed is not None and tstr.observed >= 0.5, tstr
+    strict = client.set_release_policy(src, protected_columns=("sex",), min_subgroup_quality=0.999)
+    worse = client.evaluate_policy(small_release.dataset)
+    again = next(r for r in worse.rules if r.rule == "min_subgroup_quality[sex]")
+    assert worse.policy_version == strict.version
+    assert again.status == "failed" and again.observed == quality.observed
+    assert "below the floor 0.999" in again.message
+    assert "min_subgroup_tstr_ratio[sex]" not in {r.rule for r in worse.rules}  # off: unset
+    # The earlier version's verdict again: per-group scores are computed the same way each time.
+    assert (
+        client.evaluate_policy(small_release.dataset, policy_version=verdict.policy_version)
+        == verdict
+    )
