@@ -84,7 +84,10 @@ _ERRORS = (
     "Unavailable",
 )
 _LAZY: dict[str, str] = {name: "synth.base.errors" for name in _ERRORS}
-_LAZY |= {name: "synth.base.schema" for name in ("ColumnKind", "ColumnSchema", "TableSchema")}
+_LAZY |= {
+    name: "synth.base.schema"
+    for name in ("ColumnKind", "ColumnSchema", "PrivacyUnit", "TableSchema")
+}
 _LAZY |= {
     name: "synth.client"
     for name in (
@@ -96,6 +99,7 @@ _LAZY |= {
         "Dataset",
         "Job",
         "JobHandle",
+        "JobPlan",
         "JobState",
         "LedgerEntry",
         "Model",
@@ -126,12 +130,14 @@ __all__ = [
     "InvalidTable",
     "Job",
     "JobHandle",
+    "JobPlan",
     "JobState",
     "LedgerEntry",
     "Model",
     "NotFound",
     "PermissionDenied",
     "PrivacyError",
+    "PrivacyUnit",
     "QuotaExceeded",
     "ResourceLimit",
     "SchemaNotApproved",

@@ -25,10 +25,12 @@ from synth.client.resources import (
     Job,
     JobError,
     JobKind,
+    JobPlan,
     JobProgress,
     JobState,
     LedgerEntry,
     Model,
+    PlannedCharge,
     Source,
     Spend,
 )
@@ -39,7 +41,7 @@ from synth.v1 import common_pb2, datasets_pb2, jobs_pb2, models_pb2, sources_pb2
 
 
 def resource_name(obj: Any, collection: str) -> str:
-    """"sources/adult" from a `Source`, a name, or a bare id ("adult")."""
+    """ "sources/adult" from a `Source`, a name, or a bare id ("adult")."""
     name = getattr(obj, "name", obj)
     if not isinstance(name, str) or not name:
         raise InvalidArgument(f"expected a {collection[:-1]} or its name, got {obj!r}")
@@ -122,7 +124,9 @@ def params_to_struct(params: dict[str, Any] | None) -> struct_pb2.Struct:
         try:
             s.update(params)
         except (ValueError, TypeError) as exc:
-            raise InvalidArgument(f"params must be JSON-like (numbers, strings, lists): {exc}") from exc
+            raise InvalidArgument(
+                f"params must be JSON-like (numbers, strings, lists): {exc}"
+            ) from exc
     return s
 
 
@@ -235,6 +239,23 @@ def job_from_proto(msg: jobs_pb2.Job) -> Job:
         create_time=_time(msg.create_time),
         start_time=_time(msg.start_time),
         end_time=_time(msg.end_time),
+        plan=plan_from_proto(msg) if msg.HasField("plan") else None,
+    )
+
+
+def plan_from_proto(msg: jobs_pb2.Job) -> JobPlan:
+    p = msg.plan
+    return JobPlan(
+        memory_mb=p.memory_mb,
+        seconds=p.seconds,
+        memory_limit_mb=p.memory_limit_mb,
+        seconds_limit=p.seconds_limit,
+        basis=p.basis,
+        generator=p.generator,
+        generator_reason=p.generator_reason,
+        charges=tuple(PlannedCharge(c.purpose, c.mechanism, c.epsilon, c.delta) for c in p.charges),
+        epsilon=p.epsilon if p.HasField("epsilon") else None,
+        delta=p.delta if p.HasField("delta") else None,
     )
 
 

@@ -3,81 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 from synth.base.errors import InvalidArgument
 from synth.client import convert
 from synth.client.config import ClientConfig
+from synth.client.convert import plan_from_proto
 from synth.client.handles import JobCalls, JobHandle
-from synth.client.resources import Dataset, Job, JobState, Model, Source
+from synth.client.resources import Dataset, Job, JobPlan, JobState, Model, Source
 from synth.v1 import datasets_pb2, evaluations_pb2, jobs_pb2, models_pb2
-
-
-@dataclass(frozen=True)
-class PlannedCharge:
-    """One ledger charge a training would write."""
-
-    purpose: str
-    mechanism: str
-    epsilon: float
-    delta: float
-
-
-@dataclass(frozen=True)
-class JobPlan:
-    """What a job would charge and take: the answer of a dry run (`Client.plan_training`, ...).
-
-    Nothing was created, charged or written to get it.
-    """
-
-    #: Estimated peak memory (MiB) and run time (seconds), and the server's limits per job.
-    memory_mb: float
-    seconds: float
-    memory_limit_mb: float
-    seconds_limit: float
-    #: How the estimates were reached, in words.
-    basis: str
-    #: Training only: the generator that would train ("auto" resolved) and why.
-    generator: str = ""
-    generator_reason: str = ""
-    #: Training only: the ledger charges and the (ε, δ) they add up to (None: non-private).
-    charges: tuple[PlannedCharge, ...] = ()
-    epsilon: float | None = None
-    delta: float | None = None
-
-    def __str__(self) -> str:
-        lines = []
-        if self.generator:
-            lines.append(f"generator  {self.generator}: {self.generator_reason}")
-        for c in self.charges:
-            lines.append(
-                f"charge     {c.purpose}: ε={c.epsilon:.4g}, δ={c.delta:.3g} ({c.mechanism})"
-            )
-        if self.epsilon is not None:
-            lines.append(f"total      ε={self.epsilon:.4g}, δ={self.delta or 0:.3g}")
-        lines.append(
-            f"memory     ~{self.memory_mb:,.0f} MiB (limit {self.memory_limit_mb:,.0f} MiB)"
-        )
-        lines.append(f"time       ~{self.seconds:,.0f} s (limit {self.seconds_limit:,.0f} s)")
-        lines.append(f"basis      {self.basis}")
-        return "\n".join(lines)
-
-
-def plan_from_proto(msg: jobs_pb2.Job) -> JobPlan:
-    p = msg.plan
-    return JobPlan(
-        memory_mb=p.memory_mb,
-        seconds=p.seconds,
-        memory_limit_mb=p.memory_limit_mb,
-        seconds_limit=p.seconds_limit,
-        basis=p.basis,
-        generator=p.generator,
-        generator_reason=p.generator_reason,
-        charges=tuple(PlannedCharge(c.purpose, c.mechanism, c.epsilon, c.delta) for c in p.charges),
-        epsilon=p.epsilon if p.HasField("epsilon") else None,
-        delta=p.delta if p.HasField("delta") else None,
-    )
 
 
 class JobVerbs:

@@ -182,7 +182,9 @@ class Model:
             privacy = f"ε={self.epsilon:.4g}, δ={(self.delta or 0):.3g}"
             if self.accountant:
                 privacy += f" ({self.accountant})"
-        return f"{self.name}: {self.generator} on {self.source}, {self.train_rows:,} rows, {privacy}"
+        return (
+            f"{self.name}: {self.generator} on {self.source}, {self.train_rows:,} rows, {privacy}"
+        )
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,56 @@ class JobError:
 
 
 @dataclass(frozen=True)
+class PlannedCharge:
+    """One ledger charge a training would write."""
+
+    purpose: str
+    mechanism: str
+    epsilon: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a job would charge and take: the answer of a dry run (`Client.plan_training`, ...).
+
+    Nothing was created, charged or written to get it.
+    """
+
+    #: Estimated peak memory (MiB) and run time (seconds), and the server's limits per job.
+    memory_mb: float
+    seconds: float
+    memory_limit_mb: float
+    seconds_limit: float
+    #: How the estimates were reached, in words.
+    basis: str
+    #: Training only: the generator that would train ("auto" resolved) and why.
+    generator: str = ""
+    generator_reason: str = ""
+    #: Training only: the ledger charges and the (ε, δ) they add up to (None: non-private).
+    charges: tuple[PlannedCharge, ...] = ()
+    epsilon: float | None = None
+    delta: float | None = None
+
+    def __str__(self) -> str:
+        lines = []
+        if self.generator:
+            lines.append(f"generator  {self.generator}: {self.generator_reason}")
+        for c in self.charges:
+            lines.append(
+                f"charge     {c.purpose}: ε={c.epsilon:.4g}, δ={c.delta:.3g} ({c.mechanism})"
+            )
+        if self.epsilon is not None:
+            lines.append(f"total      ε={self.epsilon:.4g}, δ={self.delta or 0:.3g}")
+        lines.append(
+            f"memory     ~{self.memory_mb:,.0f} MiB (limit {self.memory_limit_mb:,.0f} MiB)"
+        )
+        lines.append(f"time       ~{self.seconds:,.0f} s (limit {self.seconds_limit:,.0f} s)")
+        lines.append(f"basis      {self.basis}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
 class Job:
     """A snapshot of long-running work (training, generation, evaluation)."""
 
@@ -246,6 +298,8 @@ class Job:
     create_time: datetime | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
+    #: What the job was planned to charge and take (None for jobs from before plans).
+    plan: JobPlan | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:

@@ -293,3 +293,13 @@ def test_a_process_is_capped_near_its_estimate_never_above_the_limit(tmp_path: P
     assert memory_cap_mb(2_000, config) == 6_000  # three times the estimate
     assert memory_cap_mb(7_000, config) == 8_000  # never above the limit
     assert memory_cap_mb(None, config) == 8_000  # a job from before plans
+
+
+def test_the_sdks_job_carries_its_plan(client: Client, source: synth.Source) -> None:
+    """A real job's plan is on the SDK's Job too: what it was planned to charge and take."""
+    handle = client.train(source, generator="dp_marginals", epsilon=0.5)
+    job = client.get_job(handle.name)
+    assert isinstance(job.plan, synth.JobPlan)
+    assert job.plan.generator == "dp_marginals"
+    assert {c.purpose for c in job.plan.charges} >= {"marginals"}
+    handle.result()
