@@ -87,7 +87,19 @@ class ReleaseService:
                 "columns (group a numeric column into categories in the schema first)",
                 violations=[FieldViolation("protected_columns", "not categorical")],
             )
-        row = self.policies.append(source.id, policy.to_json_dict(), who.subject)
+        body = policy.to_json_dict()
+        row = self.policies.append(
+            source.id,
+            body,
+            who.subject,
+            also=lambda conn, version: self.stores.audit.append(
+                who.subject,
+                "SetReleasePolicy",
+                name_of("sources", source.id),
+                {"version": version, "policy": body},
+                conn=conn,
+            ),
+        )
         return StoredPolicy(source.id, row.version, policy, row.author, row.create_time)
 
     def get_policy(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from synth.base.errors import NotFound, SynthError
@@ -39,8 +40,16 @@ class PolicyRows:
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
 
-    def append(self, source_id: str, policy: dict[str, Any], author: str) -> PolicyVersion:
-        """Store `policy` as the source's next version (1 for the first)."""
+    def append(
+        self,
+        source_id: str,
+        policy: dict[str, Any],
+        author: str,
+        *,
+        also: Callable[[Connection, int], object] | None = None,
+    ) -> PolicyVersion:
+        """Store `policy` as the source's next version (1 for the first); `also(conn, version)`
+        runs in the same transaction (the audit entry: both are written or neither)."""
         now = time.time()
         try:
             with self.meta.transaction() as conn:
@@ -59,6 +68,8 @@ class PolicyRows:
                         create_time=now,
                     )
                 )
+                if also is not None:
+                    also(conn, version)
         except IntegrityError as exc:
             raise Aborted(
                 f"the release policy of sources/{source_id} was changed at the same time; "

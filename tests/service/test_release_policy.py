@@ -53,9 +53,11 @@ class Released:
     evaluation: Any
 
 
-def _policy_rows(server: RunningServer) -> int:
+def _policy_rows(server: RunningServer) -> tuple[int, int]:
+    """Policy versions and audit entries: a refused change adds neither."""
     with server.service.stores.meta.transaction() as conn:
-        return int(conn.execute(select(func.count()).select_from(release_policies)).scalar() or 0)
+        rows = int(conn.execute(select(func.count()).select_from(release_policies)).scalar() or 0)
+    return rows, len(server.service.stores.audit.entries())
 
 
 def _release(client: Client, path: Any, source_id: str, rows: int, **evaluate: Any) -> Released:
@@ -305,3 +307,18 @@ def test_subgroup_floors_score_each_group_of_a_protected_column(
         client.evaluate_policy(small_release.dataset, policy_version=verdict.policy_version)
         == verdict
     )
+
+
+def test_a_policy_change_is_audited_in_its_own_transaction(
+    client: Client, server: RunningServer, small_release: Released
+) -> None:
+    audit = server.service.stores.audit
+    stored = client.set_release_policy(small_release.source, max_epsilon=1.5)
+    last = audit.entries()[-1]
+    assert (last.action, last.subject, last.target) == (
+        "SetReleasePolicy",
+        "alice",
+        small_release.source.name,
+    )
+    assert last.body["version"] == stored.version and last.body["policy"]["max_epsilon"] == 1.5
+    assert audit.verify().ok
