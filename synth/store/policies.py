@@ -3,7 +3,7 @@
 A version is never updated or deleted once written, so a verdict that names
 (source, version) can always be checked again against the same thresholds.
 Two changes at once cannot both become version N: the primary key refuses
-the second, which is answered ABORTED (retry).
+the second, which tries again with the next number (ABORTED after a few tries).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from synth.base.errors import NotFound, SynthError
 from synth.store.metadata import MetadataStore
 from synth.store.sqltables import release_policies
+
+#: Tries before a change that keeps losing the race for its version number gives up.
+_ATTEMPTS = 5
 
 
 class Aborted(SynthError):
@@ -50,32 +53,35 @@ class PolicyRows:
     ) -> PolicyVersion:
         """Store `policy` as the source's next version (1 for the first); `also(conn, version)`
         runs in the same transaction (the audit entry: both are written or neither)."""
-        now = time.time()
-        try:
-            with self.meta.transaction() as conn:
-                last = conn.execute(
-                    select(func.max(release_policies.c.version)).where(
-                        release_policies.c.source_id == source_id
+        for attempt in range(_ATTEMPTS):
+            now = time.time()
+            try:
+                with self.meta.transaction() as conn:
+                    last = conn.execute(
+                        select(func.max(release_policies.c.version)).where(
+                            release_policies.c.source_id == source_id
+                        )
+                    ).scalar()
+                    version = int(last or 0) + 1
+                    conn.execute(
+                        release_policies.insert().values(
+                            source_id=source_id,
+                            version=version,
+                            policy_json=json.dumps(policy, sort_keys=True),
+                            author=author,
+                            create_time=now,
+                        )
                     )
-                ).scalar()
-                version = int(last or 0) + 1
-                conn.execute(
-                    release_policies.insert().values(
-                        source_id=source_id,
-                        version=version,
-                        policy_json=json.dumps(policy, sort_keys=True),
-                        author=author,
-                        create_time=now,
-                    )
-                )
-                if also is not None:
-                    also(conn, version)
-        except IntegrityError as exc:
-            raise Aborted(
-                f"the release policy of sources/{source_id} was changed at the same time; "
-                "read it again and retry"
-            ) from exc
-        return PolicyVersion(source_id, version, policy, author, now)
+                    if also is not None:
+                        also(conn, version)
+                return PolicyVersion(source_id, version, policy, author, now)
+            except IntegrityError as exc:  # another change took this version number first
+                if attempt + 1 == _ATTEMPTS:
+                    raise Aborted(
+                        f"the release policy of sources/{source_id} was changed at the same "
+                        "time; read it again and retry"
+                    ) from exc
+        raise AssertionError("unreachable")
 
     def get(self, source_id: str, version: int | None = None) -> PolicyVersion:
         """The given version, or the latest; NotFound when there is none."""

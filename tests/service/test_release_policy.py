@@ -322,3 +322,19 @@ def test_a_policy_change_is_audited_in_its_own_transaction(
     )
     assert last.body["version"] == stored.version and last.body["policy"]["max_epsilon"] == 1.5
     assert audit.verify().ok
+
+
+def test_changes_at_once_each_get_their_own_version(
+    client: Client, small_release: Released
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = small_release.source
+    before = client.get_release_policy(src).version
+    with ThreadPoolExecutor(6) as pool:
+        made = list(
+            pool.map(lambda i: client.set_release_policy(src, max_epsilon=1.0 + i), range(6))
+        )
+    assert sorted(p.version for p in made) == list(range(before + 1, before + 7))
+    for p in made:  # each version holds what its own call set
+        assert client.get_release_policy(src, version=p.version) == p
