@@ -189,6 +189,7 @@ class Verdict:
             "approvals_required": self.approvals_required,
             "evaluation": self.evaluation,
             "dataset": self.dataset,
+            "source": self.source,
             "rules": [r.to_json_dict() for r in self.rules],
         }
 
@@ -392,7 +393,20 @@ def _fidelity(c: _Ctx) -> None:
             p.min_column_shape,
             "the worst column shape score",
         )
-    if p.min_pair_trends is not None:
+    if (
+        p.min_pair_trends is not None
+        and isinstance(fid, Mapping)
+        and (_num(fid.get("column_pair_trends")) is None)
+    ):
+        c.add(
+            "min_pair_trends",
+            RuleStatus.NOT_APPLICABLE,
+            None,
+            p.min_pair_trends,
+            "not applicable: no pair of columns is related strongly enough in the real rows "
+            "for its trend to count",
+        )
+    elif p.min_pair_trends is not None:
         _floor(
             c,
             "min_pair_trends",

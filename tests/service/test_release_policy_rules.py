@@ -163,3 +163,16 @@ def test_the_default_and_its_json_round_trip() -> None:
     assert (d.max_singling_out_risk, d.max_linkability_risk, d.max_inference_risk) == (0.05,) * 3
     assert d.approvals_required == 1
     assert ReleasePolicy.from_json_dict(d.to_json_dict()) == d.validate()
+
+
+def test_pair_trends_without_a_counted_pair_are_not_applicable() -> None:
+    policy = ReleasePolicy(min_pair_trends=0.9)
+    fid = {"overall": 0.9, "column_shapes": 0.9, "column_pair_trends": None, "shapes": []}
+    status = _status(verdict_of(policy, {"fidelity": fid}, DP))
+    assert status["min_pair_trends"] is RuleStatus.NOT_APPLICABLE
+    fid["column_pair_trends"] = 0.5
+    assert (
+        _status(verdict_of(policy, {"fidelity": fid}, DP))["min_pair_trends"] is RuleStatus.FAILED
+    )
+    # No fidelity at all: asked for, not measured.
+    assert _status(verdict_of(policy, {}, DP))["min_pair_trends"] is RuleStatus.FAILED
