@@ -25,7 +25,8 @@ from synth.base.principal import SYSTEM, Principal, Role
 from synth.base.schema import ColumnKind
 from synth.core.access import evaluation_filter, require, sees_evaluations_of
 from synth.core.evaluation import EvaluationService
-from synth.core.policy import DEFAULT_POLICY, ReleasePolicy, Verdict, evaluate_policy
+from synth.core.policy import DEFAULT_POLICY, ReleasePolicy, Verdict
+from synth.core.policy_rules import evaluate_policy
 from synth.core.sources import SourceService
 from synth.core.stores import Stores
 from synth.core.training import TrainingService

@@ -1,4 +1,4 @@
-"""The release policy's rules (synth.core.policy), on real evaluator output and on hand-made JSON.
+"""The release policy's rules (synth.core.policy_rules), on real evaluator output and on hand-made JSON.
 
 A verbatim copy of the train rows, scored by `evaluators.evaluate`, fails the
 default policy for the right reasons; rules that were asked for but not
@@ -16,14 +16,8 @@ import pytest
 
 from evaluators import evaluate
 from synth.base.errors import InvalidArgument
-from synth.core.policy import (
-    DEFAULT_POLICY,
-    ModelSpend,
-    ReleasePolicy,
-    RuleStatus,
-    Verdict,
-    verdict_of,
-)
+from synth.core.policy import DEFAULT_POLICY, ModelSpend, ReleasePolicy, RuleStatus, Verdict
+from synth.core.policy_rules import verdict_of
 
 DP = ModelSpend(epsilon=1.0, delta=1e-7, train_rows=1000)
 
@@ -176,3 +170,16 @@ def test_pair_trends_without_a_counted_pair_are_not_applicable() -> None:
     )
     # No fidelity at all: asked for, not measured.
     assert _status(verdict_of(policy, {}, DP))["min_pair_trends"] is RuleStatus.FAILED
+
+
+def test_an_erased_group_fails_the_subgroup_floor_by_name() -> None:
+    policy = ReleasePolicy(protected_columns=("sex",), min_subgroup_quality=0.6)
+    groups = [{"group": "Male", "quality": 0.9}, {"group": "Female", "quality": 0.0}]
+    result = {"subgroups": {"columns": {"sex": {"groups": groups, "withheld": 2}}, "target": None}}
+    rule = next(r for r in verdict_of(policy, result, DP).rules if r.rule.startswith("min_sub"))
+    assert (rule.rule, rule.status, rule.observed) == (
+        "min_subgroup_quality[sex]",
+        RuleStatus.FAILED,
+        0.0,
+    )
+    assert "(Female; 2 groups under min_group_rows real rows not scored)" in rule.message
