@@ -1,11 +1,11 @@
 """The `synth` command: run the server, run the demo, and the SDK's calls from a shell.
 
-Every verb except `serve`, `demo` and `token` talks to a server (`--server`,
-default $SYNTH_SERVER or localhost:50051) through `synth.Client`, with the
-token and TLS options of `synth.client.credentials`; `token` works on a
-server's data folder directly. Errors print one
-line to stderr and exit non-zero (2 for bad input); progress bars go to
-stderr, results to stdout (`--json` for machine-readable output).
+Every verb except `serve`, `demo`, `token` and `audit` talks to a server
+(`--server`, default $SYNTH_SERVER or localhost:50051) through `synth.Client`,
+with the token and TLS options of `synth.client.credentials`; `token` and
+`audit` work on a server's data folder directly. Errors print one line to
+stderr and exit non-zero (2 for bad input); progress bars go to stderr,
+results to stdout (`--json` for machine-readable output).
 """
 
 from __future__ import annotations
