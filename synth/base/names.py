@@ -19,6 +19,10 @@ SHOWN = 80
 #: The largest ε a budget cap or a training may name: past it no mechanism's noise
 #: matters, and the accountants' arithmetic overflows (ε = 1e300 answered INTERNAL).
 MAX_EPSILON = 1e6
+#: The smallest ε and δ a request may carry: below them the privacy arithmetic underflows
+#: (ε = 5e-324 failed converting to ρ; δ = 5e-324 became 0 after the charge).
+MIN_EPSILON = 1e-6
+MIN_DELTA = 1e-100
 _COLLECTIONS = ("sources", "models", "datasets", "jobs", "evaluations")
 
 

@@ -17,6 +17,8 @@ from synth.base.names import (
     MAX_DISPLAY_NAME,
     MAX_EPSILON,
     MAX_IDEMPOTENCY_KEY,
+    MIN_DELTA,
+    MIN_EPSILON,
     check_length,
 )
 
@@ -24,19 +26,19 @@ MAX_SEED = 2**63
 
 
 def epsilon(value: float | None, field: str = "epsilon") -> float | None:
-    if value is not None and not (math.isfinite(value) and 0 < value <= MAX_EPSILON):
+    if value is not None and not (math.isfinite(value) and MIN_EPSILON <= value <= MAX_EPSILON):
         raise InvalidArgument(
-            f"{field} must be a positive number, at most {MAX_EPSILON:g}",
-            violations=[FieldViolation(field, f"in (0, {MAX_EPSILON:g}]")],
+            f"{field} must be a number in [{MIN_EPSILON:g}, {MAX_EPSILON:g}]",
+            violations=[FieldViolation(field, f"in [{MIN_EPSILON:g}, {MAX_EPSILON:g}]")],
         )
     return value
 
 
 def delta(value: float | None, field: str = "delta") -> float | None:
-    if value is not None and not (math.isfinite(value) and 0 < value < 1):
+    if value is not None and not (math.isfinite(value) and MIN_DELTA <= value < 1):
         raise InvalidArgument(
-            f"{field} must be in (0, 1), e.g. 1e-6",
-            violations=[FieldViolation(field, "in (0, 1)")],
+            f"{field} must be in [{MIN_DELTA:g}, 1), e.g. 1e-6",
+            violations=[FieldViolation(field, f"in [{MIN_DELTA:g}, 1)")],
         )
     return value
 

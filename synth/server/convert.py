@@ -7,6 +7,7 @@ import json
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.json_format import MessageToDict
 
+from synth.base.errors import FieldViolation, InvalidArgument
 from synth.base.names import name_of
 from synth.jobs.plan import JobPlan
 from synth.jobs.record import JobRecord
@@ -96,7 +97,13 @@ def struct(d: dict) -> struct_pb2.Struct:  # type: ignore[type-arg]
 
 
 def struct_to_dict(s: struct_pb2.Struct) -> dict:  # type: ignore[type-arg]
-    d = MessageToDict(s)
+    try:
+        d = MessageToDict(s)
+    except ValueError as exc:  # NaN or infinity in a number value
+        raise InvalidArgument(
+            "params must hold finite numbers (no NaN or infinity)",
+            violations=[FieldViolation("params", "not finite")],
+        ) from exc
     # JSON numbers arrive as floats; integral values are meant as integers (epochs, sizes).
     return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in d.items()}
 

@@ -268,6 +268,11 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         return convert.job_to_pb(self.svc.jobs.get(caller(), parse_name(request.name, "jobs")))
 
     def ListJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if request.state and request.state not in jobs_pb2.JobState.values():
+            raise InvalidArgument(
+                f"state {request.state} is not a job state",
+                violations=[FieldViolation("state", "unknown value")],
+            )
         state = JobState(jobs_pb2.JobState.Name(request.state)) if request.state else None
         page = self.svc.jobs.list(
             caller(),

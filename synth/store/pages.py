@@ -47,7 +47,7 @@ def decode_token(token: str) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
         offset = int(value)
-        if kind != "o" or offset < 0:
+        if kind != "o" or not 0 <= offset < 2**62:  # past it the database's integers overflow
             raise ValueError
         return offset
     except (ValueError, UnicodeDecodeError) as exc:

@@ -189,3 +189,27 @@ def test_a_declared_bound_past_what_arithmetic_holds_is_refused(
     assert "bound must be a finite number" in at_registration.value.details()
     assert_nothing_stored(stubs, running.service.config.data_dir, "declared-inf")
     honest_calls_answer(running)
+
+
+def test_numbers_the_attack_review_found_answer_invalid_argument_not_internal(
+    running: RunningServer, source: sources_pb2.Source
+) -> None:
+    """Subnormal ε and δ (5e-324), a NaN hyper-parameter, an unknown job state and a page
+    token past the database's integers each answered INTERNAL, or failed after the charge."""
+    from google.protobuf import struct_pb2
+
+    s = connect(running)
+    before = s.budget(source.name)
+    _refusal(lambda: s.train(source.name, epsilon=5e-324))
+    _refusal(lambda: s.train(source.name, epsilon=0.01, delta=5e-324))
+    _refusal(lambda: s.train(source.name, epsilon=1e-300, validate_only=True))
+    nan = struct_pb2.Struct()
+    nan.update({"bins": math.nan})
+    _refusal(lambda: s.train(source.name, epsilon=1.0, params=nan))
+    _refusal(lambda: s.jobs.ListJobs(jobs_pb2.ListJobsRequest(state=99)))  # type: ignore[arg-type]
+    import base64
+
+    huge = base64.urlsafe_b64encode(b"o:99999999999999999999").decode()
+    _refusal(lambda: s.sources.ListSources(sources_pb2.ListSourcesRequest(page_token=huge)))
+    _refusal(lambda: s.jobs.ListJobs(jobs_pb2.ListJobsRequest(page_token=huge)))
+    assert s.budget(source.name) == before
