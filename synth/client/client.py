@@ -20,7 +20,7 @@ from synth.base.errors import InvalidArgument, InvalidTable, Unavailable
 from synth.base.schema import TableSchema
 from synth.client import convert
 from synth.client.config import ClientConfig, with_token
-from synth.client.credentials import channel_credentials, resolve_token
+from synth.client.credentials import channel_credentials, local_server, resolve_token
 from synth.client.downloads import DownloadVerbs
 from synth.client.errors import translated
 from synth.client.evaluations import EvaluationVerbs
@@ -154,6 +154,9 @@ class Client(SchemaVerbs, JobVerbs, DownloadVerbs, EvaluationVerbs, ReleaseVerbs
             )
         if token is None and not any(k.lower() == "authorization" for k, _ in config.metadata):
             token = resolve_token(address)
+            if token is None and (local := local_server(address)) is not None:
+                # The local server's admin token, sent only to the address it bound.
+                token, address = local
         if credentials is None:
             channel = grpc.insecure_channel(address, options=config.options())
         else:

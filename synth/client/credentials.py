@@ -37,7 +37,7 @@ import grpc
 
 from synth.base.errors import InvalidArgument
 from synth.core.bootstrap import read_admin_token
-from synth.core.runtime import data_dir_serving
+from synth.core.runtime import serving
 
 ENV_TOKEN = "SYNTH_TOKEN"
 ENV_CREDENTIALS = "SYNTH_CREDENTIALS"
@@ -132,18 +132,40 @@ def is_loopback_target(target: str) -> bool:
 
 
 def local_admin_token(target: str, data_dir: str | os.PathLike[str] | None = None) -> str | None:
-    """The admin token of the local server on `target`'s port, for a loopback target."""
+    """The admin token of the local server on `target`'s port, for a loopback target.
+
+    From the runtime record only when `target` names the very address the server
+    bound (see `local_server` for "localhost"): a token sent to 127.0.0.1's port
+    on ::1 would reach whoever listens there.
+    """
     if not is_loopback_target(target):
         return None
-    folder: Path | None = None
     if data_dir is not None:
-        folder = Path(data_dir)
-    elif os.environ.get(ENV_DATA_DIR):
-        folder = Path(os.environ[ENV_DATA_DIR])
-    else:
-        port = _split(target)[1]
-        folder = data_dir_serving(port) if port is not None else None
-    return read_admin_token(folder) if folder is not None else None
+        return read_admin_token(Path(data_dir))
+    if os.environ.get(ENV_DATA_DIR):
+        return read_admin_token(Path(os.environ[ENV_DATA_DIR]))
+    found = local_server(target)
+    return None if found is None or found[1] != _norm(target) else found[0]
+
+
+def local_server(target: str) -> tuple[str, str] | None:
+    """(admin token, address to dial) of the local server recorded on `target`'s port.
+
+    The address is the one the server bound ("127.0.0.1:50051"), never the
+    target's name: "localhost" may resolve to ::1 first, where anyone may
+    listen on the same port. None for a target whose host is neither that
+    address nor "localhost".
+    """
+    host, port = _split(target)
+    found = serving(port) if port is not None and is_loopback_target(target) else None
+    if found is None:
+        return None
+    folder, bound = found
+    if host.strip("[]") not in (bound.strip("[]"), "localhost"):
+        return None
+    token = read_admin_token(folder)
+    dial = f"[{bound}]:{port}" if ":" in bound else f"{bound}:{port}"
+    return (token, dial) if token is not None else None
 
 
 def resolve_token(

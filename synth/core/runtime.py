@@ -70,12 +70,23 @@ def remove_record(port: int) -> None:
 
 def data_dir_serving(port: int) -> Path | None:
     """The data folder of the live local server on `port`, per its record; None if none."""
+    found = serving(port)
+    return None if found is None else found[0]
+
+
+def serving(port: int) -> tuple[Path, str] | None:
+    """(data folder, bound host) of the live local server on `port`; None if none.
+
+    The host matters: a client must dial exactly that address before it sends
+    the folder's admin token, or whoever binds the same port on another
+    loopback address (::1 beside 127.0.0.1) receives it.
+    """
     path = _record_path(port)
     try:
         if hasattr(os, "getuid") and path.stat().st_uid != os.getuid():
             return None  # only records this user wrote
         record = json.loads(path.read_text(encoding="utf-8"))
-        pid, folder = int(record["pid"]), Path(record["data_dir"])
+        pid, folder, host = int(record["pid"]), Path(record["data_dir"]), str(record["host"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     try:
@@ -84,4 +95,4 @@ def data_dir_serving(port: int) -> Path | None:
         return None  # a record left by a server that died
     except PermissionError:
         return None  # another user's process: not ours to read
-    return folder
+    return folder, host

@@ -18,6 +18,7 @@ from synth.client.credentials import (
     channel_credentials,
     credentials_path,
     is_loopback_target,
+    local_server,
     resolve_token,
     saved_target,
 )
@@ -123,13 +124,30 @@ def test_the_runtime_record_of_a_live_local_server_finds_its_admin_token(
     tmp_path: Path,
 ) -> None:
     folder = _data_dir_with_admin_token(tmp_path)
-    assert resolve_token("localhost:50123") is None
+    assert resolve_token("127.0.0.1:50123") is None
     path = runtime.write_record(50123, "127.0.0.1", folder)
     assert path is not None and oct(path.stat().st_mode & 0o777) == "0o600"
-    assert resolve_token("localhost:50123") == T_ADMIN
-    assert resolve_token("localhost:50124") is None  # another port: another server
-    runtime.remove_record(50123)
+    assert resolve_token("127.0.0.1:50123") == T_ADMIN
+    assert resolve_token("127.0.0.1:50124") is None  # another port: another server
+    # "localhost" may resolve to ::1, where anyone can listen on the same port: the token
+    # goes only with the address the server bound, which the client then dials.
     assert resolve_token("localhost:50123") is None
+    assert local_server("localhost:50123") == (T_ADMIN, "127.0.0.1:50123")
+    runtime.remove_record(50123)
+    assert resolve_token("127.0.0.1:50123") is None
+    assert local_server("localhost:50123") is None
+
+
+def test_the_admin_token_never_goes_to_another_loopback_address_on_the_port(
+    tmp_path: Path,
+) -> None:
+    """The attack review's finding: a fake server on [::1] at the real server's port got
+    the admin token of the server bound to 127.0.0.1."""
+    folder = _data_dir_with_admin_token(tmp_path)
+    runtime.write_record(50126, "127.0.0.1", folder)
+    for target in ("[::1]:50126", "127.0.0.2:50126"):
+        assert resolve_token(target) is None
+        assert local_server(target) is None
 
 
 def test_a_record_left_by_a_dead_server_is_ignored(tmp_path: Path) -> None:
@@ -138,7 +156,8 @@ def test_a_record_left_by_a_dead_server_is_ignored(tmp_path: Path) -> None:
     record = tmp_path / "runtime" / "server-50125.json"
     dead = 2**22 + 12345  # above Linux's pid_max default: no such process
     record.write_text(record.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {dead}'))
-    assert resolve_token("localhost:50125") is None
+    assert resolve_token("127.0.0.1:50125") is None
+    assert local_server("localhost:50125") is None
 
 
 def test_client_connect_sends_the_resolved_token(
