@@ -295,8 +295,11 @@ class SourceService:
         )
         schema = merge_declarations(infer_schema(table), req.schema)
         schema.check_table(table)
-        fp = fingerprint(table, self._fingerprint_key)
+        fp = fingerprint(table, self._fingerprint_key, canonical=True)
         self._refuse_same_rows(who, fp)
+        # Sources registered before fingerprints ignored row and column order hold the
+        # order-sensitive one.
+        self._refuse_same_rows(who, fingerprint(table, self._fingerprint_key))
         holdout = (
             self.config.default_holdout_fraction
             if req.holdout_fraction is None

@@ -210,3 +210,21 @@ def test_the_same_rows_registered_at_once_get_one_budget(
     s = Stubs.connect(fresh_server)
     listed = s.sources.ListSources(sources_pb2.ListSourcesRequest(page_size=10)).sources
     assert len(listed) == 1
+
+
+def test_the_same_people_shuffled_or_with_columns_reordered_get_no_fresh_budget(
+    fresh_server: RunningServer, adult: pa.Table
+) -> None:
+    """The attack review registered the same rows shuffled, and with reversed columns."""
+    import numpy as np
+
+    s = Stubs.connect(fresh_server)
+    table = adult.slice(0, 500)
+    s.register("original", csv_bytes(table))
+    shuffled = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
+    reordered = table.select(list(reversed(table.column_names)))
+    for i, variant in enumerate((shuffled, reordered)):
+        with pytest.raises(grpc.RpcError) as err:
+            s.register(f"variant-{i}", csv_bytes(variant))
+        assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert "same rows" in (err.value.details() or "")
