@@ -11,6 +11,7 @@ synth.store.migrations.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,6 +43,13 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _owner_only(database: str | None) -> None:
+    """The SQLite file (and its WAL, which SQLite creates with the same mode) readable by
+    the server's user alone: it holds exact row counts, evaluation scores and token hashes."""
+    if database and database != ":memory:" and os.path.isfile(database):
+        os.chmod(database, 0o600)
+
+
 class MetadataStore:
     """Owns the engine; hands out transactions."""
 
@@ -53,6 +61,8 @@ class MetadataStore:
             else create_engine(url, pool_pre_ping=True)
         )
         upgrade(self.engine)
+        if self.is_sqlite:
+            _owner_only(self.engine.url.database)
 
     @property
     def is_sqlite(self) -> bool:

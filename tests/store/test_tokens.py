@@ -72,3 +72,12 @@ def test_any_admin_sees_live_admin_tokens_only(rows: TokenRows) -> None:
     assert rows.any_admin()
     rows.revoke(record.id)
     assert not rows.any_admin()
+
+
+def test_the_sqlite_file_is_readable_by_the_servers_user_alone(tmp_path: Path) -> None:
+    """It holds token hashes, exact row counts and evaluation scores (attack review)."""
+    import os
+    import stat
+
+    MetadataStore(f"sqlite:///{tmp_path / 'meta.db'}")
+    assert stat.S_IMODE(os.stat(tmp_path / "meta.db").st_mode) == 0o600
