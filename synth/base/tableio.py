@@ -1,13 +1,13 @@
-"""Reading tables: parse and validate a source file, fingerprint it, split it.
+"""Reading tables: parse and validate a source file within limits.
 
 Every check raises `InvalidTable` with a message the uploader can act on;
-writing goes through `synth.base.atomic`.
+writing goes through `synth.base.atomic`. Declared types are applied by
+`synth.base.tablecast`; the fingerprint (`synth.base.tablehash`) and the
+holdout split (`synth.base.split`) live apart and are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import os
 from collections.abc import Collection, Mapping
@@ -15,16 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth.base.errors import FieldViolation, InvalidSchema, InvalidTable
+from synth.base.errors import FieldViolation, InvalidTable
 from synth.base.names import MAX_COLUMN_NAME, shown
 from synth.base.schema import is_supported_type, normalize_type, type_from_name
-from synth.base.units import unit_ids
+from synth.base.split import split_holdout as split_holdout
+from synth.base.tablecast import cast_declared
+from synth.base.tablecast import widens as widens
+from synth.base.tablehash import KEYED_PREFIX as KEYED_PREFIX
+from synth.base.tablehash import UNKEYED_PREFIX as UNKEYED_PREFIX
+from synth.base.tablehash import fingerprint as fingerprint
 
 TableFormat = Literal["parquet", "csv"]
 PARQUET_MAGIC = b"PAR1"
@@ -120,7 +124,7 @@ def read_table(
     table = normalize_table(table)
     for name, target in declared.items():
         if name in table.column_names:
-            table = _cast_declared(table, name, target, from_text=kind == "csv")
+            table = cast_declared(table, name, target, from_text=kind == "csv")
     return table
 
 
@@ -330,164 +334,6 @@ def normalize_table(table: pa.Table) -> pa.Table:
         else table
     )
     return table.replace_schema_metadata(None).combine_chunks()
-
-
-_TIME_UNITS = ("s", "ms", "us", "ns")
-
-
-def widens(stored: pa.DataType, declared: pa.DataType) -> bool:
-    """Whether every value of `stored` has a place in `declared` (a lossless cast by type).
-
-    Wider integers (signed, or unsigned into wider signed), integers into a
-    float with room for all their digits, wider floats, finer timestamp units
-    with the same time zone, and dates into timestamps. Timestamps that fall
-    outside a finer unit's range are caught when the values are cast.
-    """
-    t = pa.types
-    if stored == declared:
-        return True
-    if t.is_integer(stored) and t.is_integer(declared):
-        if t.is_signed_integer(stored) and t.is_unsigned_integer(declared):
-            return False
-        if t.is_unsigned_integer(stored) and t.is_signed_integer(declared):
-            return declared.bit_width > stored.bit_width
-        return declared.bit_width >= stored.bit_width
-    if t.is_integer(stored) and t.is_floating(declared):
-        mantissa = {16: 11, 32: 24, 64: 53}[declared.bit_width]
-        return stored.bit_width < mantissa
-    if t.is_floating(stored) and t.is_floating(declared):
-        return declared.bit_width >= stored.bit_width
-    if t.is_timestamp(stored) and t.is_timestamp(declared):
-        return stored.tz == declared.tz and _TIME_UNITS.index(declared.unit) >= _TIME_UNITS.index(
-            stored.unit
-        )
-    return t.is_date32(stored) and t.is_timestamp(declared) and declared.tz is None
-
-
-def _cast_declared(table: pa.Table, name: str, target: pa.DataType, *, from_text: bool) -> pa.Table:
-    """Cast one column to its declared type; refuse it naming the column and a row, never a value."""
-    col = table.column(name)
-    if col.type == target:
-        return table
-    where = [FieldViolation(f"columns.{name}.arrow_type", f"declared {target}")]
-    if not from_text and not widens(col.type, target):
-        raise InvalidSchema(
-            f"column {name!r} is declared {target}, but the Parquet file stores {col.type}, "
-            f"whose values do not all fit in {target}; declare {col.type} (or a wider type), "
-            "or cast the column in the file",
-            violations=where,
-        )
-    try:
-        cast = pc.cast(col, target, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        row = _first_row_that_does_not_fit(col.combine_chunks(), target)
-        if row is None:  # the type cannot be made from this column at all
-            raise InvalidSchema(
-                f"column {name!r} cannot be read as {target}; declare another type",
-                violations=where,
-            ) from None
-        # `from None`: Arrow's message quotes the cell, and a value never goes in an error.
-        raise InvalidSchema(
-            f"column {name!r}: the cell in row {row} (counting from 0, the header not counted) "
-            f"does not fit the declared type {target}; correct the file or declare another type",
-            violations=where,
-            metadata={"column": name, "row": str(row)},
-        ) from None
-    return table.set_column(table.column_names.index(name), pa.field(name, target), cast)
-
-
-def _first_row_that_does_not_fit(col: pa.Array, target: pa.DataType) -> int | None:
-    """The index of the first cell the cast refuses (a block at a time, then cell by cell)."""
-    block = 4096
-    for start in range(0, len(col), block):
-        part = col.slice(start, block)
-        try:
-            pc.cast(part, target, safe=True)
-            continue
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            pass
-        for i in range(len(part)):
-            try:
-                pc.cast(part.slice(i, 1), target, safe=True)
-            except pa.ArrowInvalid:
-                return start + i
-            except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                return None
-    return None
-
-
-#: How a keyed fingerprint starts: "hmac-sha256:" and 64 hex digits.
-KEYED_PREFIX = "hmac-sha256:"
-#: How an unkeyed content digest starts (never shown outside the server).
-UNKEYED_PREFIX = "sha256:"
-
-
-def fingerprint(table: pa.Table, key: bytes | None = None, *, canonical: bool = False) -> str:
-    """A hash of the table's content, independent of the file format it arrived in.
-
-    `canonical=True` also makes it independent of the order of the rows and of
-    the columns (columns by name, then rows sorted by every column): the same
-    people shuffled, or with their columns reordered, are the same table to the
-    rule that gives no fresh budget to a table registered again.
-
-    With `key` (the server's fingerprint key): HMAC-SHA256, "hmac-sha256:<hex>".
-    Only the key's holder can compute it, so whoever knows every row but one
-    cannot test candidates for the last row against a published value. This is
-    the only form a caller may see, and only on the source itself.
-
-    Without `key`: a plain SHA-256, "sha256:<hex>", for identities that never
-    leave the server (a checkpoint's table); never show it to a caller.
-    """
-    if canonical:
-        table = _canonical(table)
-    h = hashlib.sha256() if key is None else hmac.new(key, digestmod=hashlib.sha256)
-    h.update(str(table.schema.remove_metadata()).encode())
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema.remove_metadata()) as w:
-        for batch in table.to_batches(max_chunksize=65536):
-            w.write_batch(batch)
-    h.update(sink.getvalue().to_pybytes())
-    return (UNKEYED_PREFIX if key is None else KEYED_PREFIX) + h.hexdigest()
-
-
-def _canonical(table: pa.Table) -> pa.Table:
-    """Columns in name order, dictionaries decoded, rows sorted by every column."""
-    names = sorted(table.column_names)
-    cols = []
-    for name in names:
-        col = table.column(name)
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        cols.append(col)
-    out = pa.table(cols, names=names)
-    if out.num_rows > 1 and names:
-        out = out.sort_by([(n, "ascending") for n in names])
-    return out
-
-
-def split_holdout(
-    table: pa.Table, *, fraction: float, seed: int, unit_column: str | None = None
-) -> tuple[pa.Table, pa.Table]:
-    """Split at random into (train, holdout); the same seed gives the same split.
-
-    With `unit_column` (the schema's privacy unit) whole units are split, so
-    one person's rows are never on both sides (the holdout then stands for
-    people the model never saw, as the risk scores assume).
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise InvalidTable(f"holdout fraction must be in [0, 1), got {fraction}")
-    ids = unit_ids(table, unit_column) if unit_column else np.arange(table.num_rows)
-    n = int(ids.max()) + 1 if ids.size else 0
-    n_hold = round(n * fraction)
-    if fraction > 0 and n - n_hold < 1:
-        what = "units" if unit_column else "rows"
-        raise InvalidTable(f"a {fraction:.0%} holdout leaves no training {what} out of {n}")
-    rng = np.random.default_rng(seed)
-    held = np.zeros(n, dtype=bool)
-    held[rng.permutation(n)[:n_hold]] = True
-    hold_idx = np.flatnonzero(held[ids])
-    train_idx = np.flatnonzero(~held[ids])
-    return table.take(pa.array(train_idx)), table.take(pa.array(hold_idx))
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -6,20 +6,20 @@ stored parts and the metadata row appear together or not at all.
 An inferred schema is a proposal: the source is "schema pending" until its
 owner approves the version they reviewed (`approve_schema`, or an edit with
 `approve`), and training refuses it until then (`require_approved_schema`).
+
+The request and the checks made before the body are in `synth.core.registration`,
+the pending-schema message in `synth.core.schema_review`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,200 +28,37 @@ from synth.base.atomic import write_parquet_atomic
 from synth.base.errors import (
     AlreadyExists,
     Cancelled,
-    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    NotFound,
     SchemaNotApproved,
     SchemaVersionMismatch,
 )
 from synth.base.inference import infer_schema, inferred_parts, merge_declarations
-from synth.base.names import (
-    MAX_DISPLAY_NAME,
-    MAX_EPSILON,
-    check_source_id,
-    name_of,
-    new_source_version,
-    shown,
-)
+from synth.base.names import name_of, new_source_version
 from synth.base.principal import Principal, Role
 from synth.base.schema import TableSchema
-from synth.base.tableio import TableFormat, TableLimits, fingerprint, read_table, split_holdout
+from synth.base.split import split_holdout
+from synth.base.tablehash import fingerprint
+from synth.base.tableio import TableLimits, read_table
 from synth.core.access import owner_filter, require, require_admin
-from synth.core.config import ServiceConfig
+from synth.core.registration import MAX_URI as MAX_URI
+from synth.core.registration import RegisterRequest as RegisterRequest
+from synth.core.registration import resolve_import as resolve_import
+from synth.core.registration import uri_to_path as uri_to_path
+from synth.core.registration import validate_register as validate_register
+from synth.core.schema_review import pending_schema_message as pending_schema_message
 from synth.core.stores import Stores
 from synth.store.pages import Page
 from synth.store.records import SourceRecord
 from synth.store.sources import SameRows
 
-MAX_URI = 4096
-
 TRAIN_FILE = "train.parquet"
 HOLDOUT_FILE = "holdout.parquet"
-
-
-@dataclass(frozen=True)
-class RegisterRequest:
-    source_id: str
-    epsilon: float
-    delta: float
-    display_name: str = ""
-    fmt: TableFormat | None = None
-    uri: str = ""
-    holdout_fraction: float | None = None
-    split_seed: int | None = None
-    schema: TableSchema | None = None
-    allow_non_private: bool = False
-    size_bytes: int = 0
-    #: Approve `schema` as sent; only for a schema that declares every part of every column.
-    approve_schema: bool = False
-    #: Who registers it (set by `SourceService.register` from the caller, never by a client).
-    owner: str = ""
-
-
-def validate_register(req: RegisterRequest, config: ServiceConfig) -> None:
-    """Check the header before any byte of the table is read."""
-    check_source_id(req.source_id)
-    v = []
-    if not (math.isfinite(req.epsilon) and 0 < req.epsilon <= MAX_EPSILON):
-        v.append(
-            FieldViolation(
-                "header.budget.epsilon", f"must be a positive number, at most {MAX_EPSILON:g}"
-            )
-        )
-    if not (0 < req.delta < 1):
-        v.append(FieldViolation("header.budget.delta", "must be in (0, 1), e.g. 1e-6"))
-    h = req.holdout_fraction
-    if h is not None and not (0 <= h <= 0.9):
-        v.append(FieldViolation("header.holdout_fraction", "must be in [0, 0.9]"))
-    if req.split_seed is not None and req.split_seed < 0:
-        v.append(FieldViolation("header.split_seed", "must be in [0, 2^63)"))
-    if len(req.display_name) > MAX_DISPLAY_NAME:
-        v.append(FieldViolation("header.display_name", f"at most {MAX_DISPLAY_NAME} characters"))
-    if len(req.uri) > MAX_URI:
-        v.append(FieldViolation("header.uri", f"at most {MAX_URI} characters"))
-    if req.size_bytes < 0:
-        v.append(FieldViolation("header.size_bytes", "must not be negative"))
-    if req.size_bytes > config.max_source_bytes:
-        v.append(
-            FieldViolation(
-                "header.size_bytes", f"over the limit of {config.max_source_bytes:,} bytes"
-            )
-        )
-    if req.approve_schema and req.schema is None:
-        v.append(
-            FieldViolation(
-                "header.approve_schema",
-                "needs header.schema: a schema inferred from the table is reviewed, then "
-                "approved (ApproveSchema)",
-            )
-        )
-    elif req.approve_schema and req.schema is not None:
-        untyped = [c.name for c in req.schema.columns if not c.arrow_type]
-        if untyped:
-            v.append(
-                FieldViolation(
-                    "header.approve_schema",
-                    f"needs every column's arrow_type declared (missing: {', '.join(untyped)}): "
-                    "a type read from the table is reviewed before it is approved",
-                )
-            )
-    if v:
-        raise InvalidArgument(
-            "the registration header is not valid: "
-            + "; ".join(f"{x.field} {x.description}" for x in v),
-            violations=v,
-        )
-
-
-_PART_WORDS = {"kind": "kind", "nullable": "nullability", "arrow_type": "type"}
-_LISTED_COLUMNS = 20
-
-
-def pending_schema_message(record: SourceRecord) -> str:
-    """Why a source cannot train yet: what to review, and every way to approve."""
-    name = name_of("sources", record.id)
-    version = record.schema_version
-    by_column: dict[str, list[str]] = {}
-    for column, part in record.inferred_parts():
-        by_column.setdefault(column, []).append(_PART_WORDS[part])
-    if record.approved_schema_version:
-        state = f"schema version {version} is an edit not yet approved (version {record.approved_schema_version} was)"
-    else:
-        state = f"schema (version {version}) is a proposal not yet approved"
-    lines = [
-        f"{name} cannot train yet: its {state}. Everything in a schema is public (it shapes "
-        "every model and the files released from them), so its owner approves it first."
-    ]
-    if by_column:
-        listed = [f"{c} ({', '.join(p)})" for c, p in list(by_column.items())[:_LISTED_COLUMNS]]
-        more = len(by_column) - len(listed)
-        lines.append(
-            "Parts of it were taken from the table's values rather than declared: "
-            + ", ".join(listed)
-            + (f", and {more} more column(s)" if more > 0 else "")
-            + "."
-        )
-    else:
-        lines.append("Nothing in it was taken from the table; every part was declared.")
-    lines.append(
-        f"Review it (client.schema(source), or `synth sources schema {name}`), then approve "
-        f"it: client.approve_schema(source), `synth sources approve-schema {name}`, or "
-        f'ApproveSchema(name="{name}", schema_version={version}); or edit and approve in one '
-        "call: client.update_schema(source, schema, approve=True)."
-    )
-    return " ".join(lines)
 
 
 def fingerprint_key(secret: bytes) -> bytes:
     """The key of source fingerprints, derived from the server secret for this one use."""
     return hmac.new(secret, b"synth.source_fingerprint.v1", hashlib.sha256).digest()
-
-
-def uri_to_path(uri: str) -> Path:
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(parsed.path if parsed.scheme else uri)
-    raise InvalidArgument(
-        f"URI scheme {shown(parsed.scheme, 20)} is not supported here; give a path or file:// URI the server can read",
-        violations=[FieldViolation("header.uri", "unsupported scheme")],
-    )
-
-
-def resolve_import(uri: str, config: ServiceConfig) -> Path:
-    """The file a `uri=` registration names, if the operator allowed its root.
-
-    Off unless `config.import_roots` lists folders. The path is resolved (every
-    symlink followed) before containment is checked, so a link cannot lead out
-    of a root; the data folder is never readable, even under a root. A missing,
-    unreadable and forbidden path get the same answer, so the reply tells
-    nothing about what exists outside the roots.
-    """
-    if not config.import_roots:
-        raise FailedPrecondition(
-            "this server reads no server-side paths (no import roots are configured); upload "
-            "the table instead, or ask the operator to start the server with --import-root",
-            violations=[FieldViolation("header.uri", "server-side paths are off")],
-        )
-    hidden = NotFound(
-        "no readable table at that path under this server's import roots (the same answer "
-        "for a path that is missing, unreadable or outside them); check the path, or upload "
-        "the table instead",
-        violations=[FieldViolation("header.uri", "not found under an import root")],
-    )
-    raw = uri_to_path(uri)
-    if not raw.is_absolute() or "\x00" in str(raw):
-        raise hidden
-    try:
-        real = raw.resolve(strict=True)
-        roots = [Path(r).resolve(strict=True) for r in config.import_roots]
-        data = Path(config.data_dir).resolve()
-        allowed = any(real.is_relative_to(r) for r in roots) and not real.is_relative_to(data)
-        if not (allowed and real.is_file() and os.access(real, os.R_OK)):
-            raise hidden
-    except (OSError, RuntimeError, ValueError):
-        raise hidden from None
-    return real
 
 
 class SourceService:
