@@ -25,37 +25,57 @@ The work itself is an `IsolatedJob`: the job's kind, id and whether it
 resumes. The child calls the executor's entry function with them (the
 service passes `synth.core.isolation.run_job`, which opens the stores in the
 child and runs the job as the thread executor would).
+
+This module is the parent's side; the child's (its entry point and the pipe's
+messages) is `synth.jobs.child`, the memory cap `synth.jobs.limits`. Their
+public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import multiprocessing
-import os
-import resource
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from synth.base.errors import Cancelled, Interrupted, ResourceLimit, SynthError, error_class_for
-from synth.base.progress import Progress
+from synth.base.errors import ResourceLimit, SynthError, error_class_for
+from synth.jobs.child import PipeUpdates, child_main
 from synth.jobs.context import JobContext
 from synth.jobs.executor import JobFn, Resumable
 from synth.jobs.fair import FairPool
+from synth.jobs.limits import MIB, cap_memory, nvidia_driver_present
 from synth.jobs.updates import JobUpdates
+
+__all__ = [
+    "MIB",
+    "PRELOAD",
+    "IsolatedJob",
+    "NoExecutor",
+    "PipeUpdates",
+    "ProcessExecutor",
+    "cap_memory",
+    "child_main",
+    "no_job_runs_here",
+    "nvidia_driver_present",
+]
 
 log = logging.getLogger(__name__)
 
-MIB = 2**20
 #: Modules the forkserver imports once, so each job's process starts without importing them.
-PRELOAD = ("numpy", "pyarrow", "pyarrow.parquet", "polars", "synth.jobs.process")
+PRELOAD = (
+    "numpy",
+    "pyarrow",
+    "pyarrow.parquet",
+    "polars",
+    "synth.jobs.process",
+    "synth.jobs.child",
+)
 
 
 @dataclass(frozen=True)
@@ -79,150 +99,6 @@ class IsolatedJob:
 
     def __call__(self, ctx: JobContext) -> str:
         return self.run_here(ctx)
-
-
-# --- the child ----------------------------------------------------------------------------
-
-
-class PipeUpdates:
-    """The child's `JobUpdates`: forwards what a running job reports to the parent."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._send_lock = threading.Lock()
-        self.acked = threading.Event()
-
-    def send(self, *msg: Any) -> None:
-        with self._send_lock:
-            self._conn.send(msg)
-
-    def progress(self, job_id: str, p: Progress) -> None:
-        self.send("progress", p)
-
-    def mark_touched(self, job_id: str) -> None:
-        """Synchronous: the parent has recorded it before the job reads a row."""
-        self.acked.clear()
-        self.send("touched")
-        if not self.acked.wait(timeout=60):
-            raise Interrupted("the server did not answer the job's process")
-
-    def note(self, job_id: str, message: str) -> None:
-        self.send("note", message)
-
-    def _not_here(self, *_: Any, **__: Any) -> bool:
-        raise RuntimeError("a job's state is moved by the parent, not by its process")
-
-    start = succeed = fail = cancel = interrupt = _not_here
-
-
-def _listen(conn: Connection, ctx: JobContext, updates: PipeUpdates) -> None:
-    """The child's reader: the parent's cancel, shutdown and acknowledgements."""
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):  # the parent is gone: stop as at a shutdown
-            ctx.shutdown_event.set()
-            return
-        if msg == "cancel":
-            ctx.cancel_event.set()
-        elif msg == "shutdown":
-            ctx.shutdown_event.set()
-        elif msg == "ack":
-            updates.acked.set()
-
-
-def _mapped_bytes() -> int:
-    """The address space this process has mapped now (VmSize), 0 where it cannot be read."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def _few_malloc_arenas() -> None:
-    """Ask glibc for at most 4 malloc arenas: each thread's own arena reserves 64 MiB of
-    address space it may never use, which would count against the cap (best effort)."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to ask
-        ctypes.CDLL("libc.so.6").mallopt(-8, 4)  # M_ARENA_MAX
-
-
-def nvidia_driver_present() -> bool:
-    """Whether this host has an NVIDIA driver: then no address-space cap is set.
-
-    CUDA reserves host address space of about twice the device memory when it
-    initialises (hundreds of GiB on a large GPU) and fails with "out of memory"
-    under an RLIMIT_AS far below that. On such a host a job's memory is bounded
-    by its admission estimate, and cancel still kills it.
-    """
-    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
-
-
-def cap_memory(memory_mb: int | None) -> None:
-    """Cap this process's address space at `memory_mb` above what it has mapped now.
-
-    Above what is mapped, because shared libraries and thread stacks reserve
-    address space they never touch: the cap bounds what the job adds.
-    """
-    if not memory_mb or nvidia_driver_present():
-        return
-    _few_malloc_arenas()
-    limit = _mapped_bytes() + memory_mb * MIB
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    # torch's allocators raise RuntimeError ("DefaultCPUAllocator: can't allocate memory").
-    return isinstance(exc, RuntimeError) and "allocate memory" in str(exc)
-
-
-def child_main(
-    conn: Connection,
-    job_id: str,
-    target: Callable[..., str],
-    args: tuple[Any, ...],
-    memory_mb: int | None,
-) -> None:
-    """The entry point of a job's process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's Ctrl-C is the parent's to handle
-    updates = PipeUpdates(conn)
-    ctx = JobContext(job_id=job_id, jobs=updates)
-    threading.Thread(target=_listen, args=(conn, ctx, updates), daemon=True).start()
-    try:
-        cap_memory(memory_mb)
-        updates.send("ok", target(ctx, *args))
-    except Interrupted as exc:
-        updates.send("interrupted", str(exc))
-    except Cancelled as exc:
-        updates.send("cancelled", str(exc))
-    except BaseException as exc:
-        if _is_out_of_memory(exc):
-            updates.send(
-                "error",
-                ResourceLimit.code,
-                ResourceLimit.reason,
-                f"the job ran out of memory: it passed its cap of {memory_mb:,} MiB "
-                f"({type(exc).__name__}); lower what its plan names, or ask the operator to "
-                "raise max_job_memory_mb",
-            )
-        elif isinstance(exc, SynthError):
-            updates.send("error", exc.code, exc.reason, exc.message)
-        else:
-            traceback.print_exc()
-            updates.send("error", "INTERNAL", "INTERNAL", f"{type(exc).__name__}: {exc}")
-    finally:
-        conn.close()
-
-
-# --- the parent ---------------------------------------------------------------------------
 
 
 @dataclass
