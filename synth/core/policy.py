@@ -195,3 +195,6 @@ class ModelSpend:
     epsilon: float | None  # None: trained without DP
     delta: float | None
     train_rows: int
+    #: The source's size measurements (ε, δ = 0) the model's public train_rows, δ and
+    #: sampling rates rest on: part of what releasing it spends. Included in `epsilon`.
+    size_epsilon: float = 0.0

@@ -128,6 +128,10 @@ def _floor(c: _Ctx, rule: str, value: float | None, floor: float, what: str) -> 
         )
 
 
+def _with_size(m: ModelSpend) -> str:
+    return f" (with ε = {_g(m.size_epsilon)} for the source's size)" if m.size_epsilon else ""
+
+
 def _privacy(c: _Ctx) -> None:
     p, m = c.policy, c.model
     if p.max_epsilon is not None:
@@ -146,7 +150,8 @@ def _privacy(c: _Ctx) -> None:
                 RuleStatus.PASSED,
                 m.epsilon,
                 p.max_epsilon,
-                f"the model spent ε = {_g(m.epsilon)}, within the ceiling {_g(p.max_epsilon)}",
+                f"the model spent ε = {_g(m.epsilon)}{_with_size(m)}, within the ceiling "
+                f"{_g(p.max_epsilon)}",
             )
         else:
             c.add(
@@ -154,8 +159,8 @@ def _privacy(c: _Ctx) -> None:
                 RuleStatus.FAILED,
                 m.epsilon,
                 p.max_epsilon,
-                f"the model spent ε = {_g(m.epsilon)}, above the ceiling {_g(p.max_epsilon)}: "
-                "its privacy guarantee is too weak",
+                f"the model spent ε = {_g(m.epsilon)}{_with_size(m)}, above the ceiling "
+                f"{_g(p.max_epsilon)}: its privacy guarantee is too weak",
             )
     limits: list[tuple[str, float, str]] = []
     if p.max_delta is not None:
@@ -450,8 +455,13 @@ def evaluate_policy(
     source: SourceRecord,
     *,
     version: int = 0,
+    size_epsilon: float = 0.0,
 ) -> Verdict:
-    """The verdict of `policy` (version `version`) on a stored evaluation (with its result)."""
+    """The verdict of `policy` (version `version`) on a stored evaluation (with its result).
+
+    `size_epsilon`: what the source's DP size cost (the model rests on it), added to
+    the model's own ε for the ε ceiling.
+    """
     unknown = [c for c in policy.protected_columns if c not in source.schema.names]
     if unknown:
         raise InvalidArgument(
@@ -462,7 +472,12 @@ def evaluate_policy(
     return verdict_of(
         policy,
         evaluation.result,
-        ModelSpend(model.epsilon, model.delta, model.train_rows),
+        ModelSpend(
+            None if model.epsilon is None else model.epsilon + size_epsilon,
+            model.delta,
+            model.train_rows,
+            size_epsilon,
+        ),
         target=evaluation.target,
         version=version,
         evaluation=f"evaluations/{evaluation.id}",

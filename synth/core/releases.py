@@ -145,7 +145,10 @@ class ReleaseService:
                 evaluation,
                 result={**evaluation.result, "subgroups": self._subgroups(evaluation, source, p)},
             )
-        return evaluate_policy(p, evaluation, model, source, version=stored.version)
+        size = sum(r.epsilon for r in self.stores.sizes.of_source(source.id))
+        return evaluate_policy(
+            p, evaluation, model, source, version=stored.version, size_epsilon=size
+        )
 
     def _subgroups(
         self, evaluation: EvaluationRecord, source: SourceRecord, policy: ReleasePolicy

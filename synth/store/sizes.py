@@ -58,6 +58,12 @@ class SizeRows:
             ).first()
         return None if row is None else SizeRecord(**row._mapping)
 
+    def of_source(self, source_id: str) -> list[SizeRecord]:
+        """Every size measured for the source (one per unit column it was measured for)."""
+        with self.meta.transaction() as conn:
+            rows = conn.execute(select(source_sizes).where(source_sizes.c.source_id == source_id))
+            return [SizeRecord(**r._mapping) for r in rows]
+
     def measure_once(
         self,
         source_id: str,

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 import synth
 from synth.client import Client
 from synth.client.releases import PolicyVerdict
+from synth.core.config import DEFAULT_SIZE_EPSILON as SIZE
 from synth.server import RunningServer
 from synth.store.sqltables import release_policies
 from synth.v1 import releases_pb2, releases_pb2_grpc
@@ -120,7 +121,9 @@ def test_a_dp_release_passes_the_distance_and_membership_ceilings(
     auc = dp_release.evaluation.result["membership"]["auc"]
     assert by_rule["membership_auc"].observed == pytest.approx(auc["high"])
     assert by_rule["membership_auc"].observed > auc["value"]
-    assert by_rule["max_epsilon"].observed is not None and by_rule["max_epsilon"].observed <= 1.0
+    # The model's ε and the source's size it rests on, measured once before its training.
+    assert by_rule["max_epsilon"].observed is not None
+    assert by_rule["max_epsilon"].observed <= 1.0 + SIZE
 
 
 def test_a_non_private_model_on_few_rows_fails_the_default_policy(
@@ -340,3 +343,17 @@ def test_changes_at_once_each_get_their_own_version(
     assert sorted(p.version for p in made) == list(range(before + 1, before + 7))
     for p in made:  # each version holds what its own call set
         assert client.get_release_policy(src, version=p.version) == p
+
+
+def test_the_epsilon_ceiling_counts_the_sources_size_the_model_rests_on(
+    client: Client, small_release: Released
+) -> None:
+    """A model's train_rows, δ and sampling rates rest on the source's DP size: releasing the
+    model spends that ε too, so the ε rule reads the model's ε plus the size's."""
+    evaluation = small_release.evaluation
+    model = client.get_model(evaluation.model)
+    verdict = client.evaluate_policy(small_release.dataset)
+    rule = {r.rule: r for r in verdict.rules}["max_epsilon"]
+    assert model.epsilon is not None
+    assert rule.observed == pytest.approx(model.epsilon + SIZE)
+    assert "source's size" in rule.message
