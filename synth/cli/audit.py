@@ -22,22 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from synth.base.errors import InvalidArgument
+from synth.cli.tokens import data_folder_options
 
 EXIT_INTACT = 0
 EXIT_TAMPERED = 1
 
 
 def add_audit_verbs(verbs: Any) -> None:
-    store = argparse.ArgumentParser(add_help=False)
-    store.add_argument(
-        "--data-dir", default="./synth-data", help="the server's data folder (as for `synth serve`)"
-    )
-    store.add_argument(
-        "--database-url",
-        default=os.environ.get("SYNTH_DATABASE_URL", ""),
-        help="SQLAlchemy URL of the metadata database (default: the SQLite file in --data-dir)",
-    )
-    store.add_argument("--json", action="store_true", help="print results as JSON")
+    store = data_folder_options()
 
     audit = verbs.add_parser(
         "audit", help="verify, anchor and export the audit trail (on the server's data folder)"

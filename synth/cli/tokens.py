@@ -20,7 +20,8 @@ from synth.base.errors import InvalidArgument
 from synth.base.principal import Role, parse_roles
 
 
-def add_token_verbs(verbs: Any) -> None:
+def data_folder_options() -> argparse.ArgumentParser:
+    """The options of verbs that work on a server's data folder directly (token, audit)."""
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument(
         "--data-dir", default="./synth-data", help="the server's data folder (as for `synth serve`)"
@@ -31,6 +32,11 @@ def add_token_verbs(verbs: Any) -> None:
         help="SQLAlchemy URL of the metadata database (default: the SQLite file in --data-dir)",
     )
     store.add_argument("--json", action="store_true", help="print results as JSON")
+    return store
+
+
+def add_token_verbs(verbs: Any) -> None:
+    store = data_folder_options()
 
     token = verbs.add_parser(
         "token", help="make, list and revoke access tokens (on the server's own data folder)"

@@ -21,6 +21,7 @@ import grpc
 
 from synth.base.errors import Unauthenticated
 from synth.base.principal import Principal
+from synth.server.handlers import wrap_handler
 from synth.store.tokens import TokenRows
 
 #: Methods anyone may call: health checks (load balancers send no token).
@@ -108,16 +109,4 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
             return run
 
-        kw = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kw)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kw)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kw)
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kw)
-        return handler
+        return wrap_handler(handler, unary, streaming)

@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from synth.base.errors import BudgetExhausted, SynthError
+from synth.server.handlers import wrap_handler
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +99,4 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
             return run
 
-        kw = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kw)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kw)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kw)
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kw)
-        return handler
+        return wrap_handler(handler, unary, streaming)
